@@ -1,0 +1,1 @@
+"""Attrackt: unsupervised training of a Trackastra-style association model (later issues)."""

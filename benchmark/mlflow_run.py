@@ -1,0 +1,133 @@
+"""MLflow glue shared by every entry point: open a run, log config and data identity, log outcomes.
+
+Tracking URI: ``MLFLOW_TRACKING_URI`` when set, else ``sqlite:///mlflow.db`` in the working folder.
+Experiment: ``MLFLOW_EXPERIMENT_NAME`` / ``MLFLOW_EXPERIMENT_ID`` when set (``mlflow run`` sets the
+latter), else "attrackt-benchmark". Under ``mlflow run`` the run it created is reused.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+
+from benchmark.config import RunConfig, flatten
+from benchmark.data.geff_io import write_geff
+from benchmark.data.ctc import write_ctc_prediction
+from benchmark.data.sequence import Dataset
+from benchmark.pipeline import DatasetOutcome
+
+DEFAULT_EXPERIMENT = "attrackt-benchmark"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+_VERSIONED_PACKAGES = ("torch", "mlflow", "traccuracy", "highspy", "pulp", "numpy", "scikit-image", "networkx")
+
+
+def configure_tracking() -> None:
+    """Point MLflow at the suite's default store and experiment unless the environment says otherwise."""
+    if not os.environ.get("MLFLOW_TRACKING_URI"):
+        mlflow.set_tracking_uri(f"sqlite:///{Path.cwd() / 'mlflow.db'}")
+    if not (os.environ.get("MLFLOW_EXPERIMENT_NAME") or os.environ.get("MLFLOW_EXPERIMENT_ID")):
+        mlflow.set_experiment(DEFAULT_EXPERIMENT)
+
+
+def _git_commit() -> str:
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return result.stdout.strip() if result.returncode == 0 else "unknown"
+
+
+def _package_versions() -> dict[str, str]:
+    versions = {}
+    for package in _VERSIONED_PACKAGES:
+        try:
+            versions[f"version.{package}"] = version(package)
+        except PackageNotFoundError:
+            versions[f"version.{package}"] = "absent"
+    return versions
+
+
+@contextmanager
+def entry_point_run(entry_point: str, config: RunConfig, params: dict[str, Any]) -> Iterator[mlflow.ActiveRun]:
+    """An MLflow run for one entry point, with the resolved config, ``params`` and provenance logged.
+
+    On an exception the run is marked FAILED and the reason is kept as the tag ``error``; whatever was
+    logged before stays.
+    """
+    configure_tracking()
+    tags = {"entry_point": entry_point, "profile": config.profile, "git_commit": _git_commit()}
+    tags.update({key: str(value) for key, value in params.items() if key in ("method", "dataset", "seed")})
+    resumed = bool(os.environ.get("MLFLOW_RUN_ID"))
+    run_name = "-".join(str(params[key]) for key in ("method", "dataset", "seed") if key in params) or entry_point
+    with mlflow.start_run(run_name=None if resumed else run_name, tags=tags) as run:
+        if resumed:
+            mlflow.set_tag("mlflow.runName", run_name)
+        mlflow.log_params({**flatten(config), **params, **_package_versions()})
+        try:
+            yield run
+        except BaseException as error:
+            mlflow.set_tag("error", f"{type(error).__name__}: {error}"[:5000])
+            raise
+
+
+def log_dataset(dataset: Dataset) -> None:
+    """Identity and shape of the data a run used."""
+    mlflow.log_params(
+        {
+            "dataset.name": dataset.name,
+            "dataset.root": str(dataset.root),
+            "dataset.fingerprint": dataset.fingerprint,
+            "split.train": ",".join(dataset.split.train),
+            "split.val": ",".join(dataset.split.val),
+            "split.test": ",".join(dataset.split.test),
+        }
+    )
+
+
+def log_outcome(dataset: Dataset, outcome: DatasetOutcome) -> pd.DataFrame:
+    """Log per-sequence metrics (``<seq>/<metric>``), their mean (plain name), linking stats and artifacts.
+
+    Artifacts: ``metrics.csv`` (one row per sequence plus ``mean``), ``linking.csv`` (solver statistics),
+    ``predictions/<seq>.geff`` and, where the sequence has masks, ``predictions/<seq>_RES`` (CTC results).
+    Returns the metrics table.
+    """
+    rows = {name: seq.metrics for name, seq in outcome.sequences.items()}
+    rows["mean"] = outcome.metrics
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "sequence"
+    stats = pd.DataFrame.from_dict({name: seq.solution.stats for name, seq in outcome.sequences.items()}, orient="index")
+    stats.index.name = "sequence"
+
+    for name, seq in outcome.sequences.items():
+        mlflow.log_metrics({f"{name}/{metric}": value for metric, value in seq.metrics.items()})
+        numeric = {key: float(value) for key, value in seq.solution.stats.items() if isinstance(value, (int, float))}
+        mlflow.log_metrics({f"{name}/linking/{key}": value for key, value in numeric.items()})
+    mlflow.log_metrics(outcome.metrics)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        table.to_csv(folder / "metrics.csv")
+        stats.to_csv(folder / "linking.csv")
+        predictions = folder / "predictions"
+        predictions.mkdir()
+        for name, seq in outcome.sequences.items():
+            sequence = dataset.sequences[name]
+            write_geff(predictions / f"{name}.geff", sequence, seq.solution.edges)
+            if sequence.has_masks:
+                write_ctc_prediction(predictions, sequence, seq.solution.edges)
+        mlflow.log_artifacts(tmp)
+    return table
