@@ -55,27 +55,29 @@ def _common(parser: argparse.ArgumentParser, dataset: bool = True) -> None:
 
 
 def _run_prepare(args: argparse.Namespace) -> None:
+    overrides = parse_overrides(args.overrides)
     from benchmark.entry_points import prepare
 
-    print(prepare(args.dataset, args.profile, args.seed, parse_overrides(args.overrides)).to_string(index=False))
+    print(prepare(args.dataset, args.profile, args.seed, overrides).to_string(index=False))
 
 
 def _run_position(args: argparse.Namespace) -> None:
+    overrides = parse_overrides(args.overrides)
     from baselines.position import run_position
 
-    table = run_position(args.dataset, args.profile, args.seed, parse_overrides(args.overrides))
+    table = run_position(args.dataset, args.profile, args.seed, overrides)
     print(table[SUMMARY_COLUMNS].to_string(float_format=lambda v: f"{v:.3f}"))
 
 
 def _run_main(args: argparse.Namespace) -> None:
     """The README's main job: both synthetic presets, position-only linking, one table."""
+    overrides = parse_overrides(args.overrides)
     import mlflow
     import pandas as pd
 
     from baselines.position import run_position
     from benchmark.entry_points import prepare
 
-    overrides = parse_overrides(args.overrides)
     rows = {}
     for dataset in MAIN_DATASETS:
         print(f"== {dataset}: preparing data", flush=True)
