@@ -40,8 +40,8 @@ NO_PARENT = -1
 class Sequence:
     """One time-lapse: its detections (with features) and where its frames come from.
 
-    ``detections`` has DETECTION_COLUMNS + FEATURE_COLUMNS (features are 0 when ``has_images`` is
-    False, e.g. point data or masks without raw images).
+    ``detections`` has DETECTION_COLUMNS + FEATURE_COLUMNS. Without raw images (``has_images`` False)
+    the intensity feature is 0; point data (no masks either) has all features 0.
     """
 
     name: str

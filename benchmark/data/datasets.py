@@ -1,0 +1,233 @@
+"""Turn a dataset spec (a path, a named real dataset or a synthetic preset) into a Dataset.
+
+Specs:
+
+- a folder in CTC layout. With a ``dataset.yaml`` (``name``, ``split: {train: [...], val: [...],
+  test: [...]}``, sequence names quoted as strings) that split is used; without one every CTC
+  sequence found is both a training and an evaluation sequence (val empty).
+- a ``.csv`` file of point data (see ``points.py``): every sequence is train and test, val empty.
+- ``hela``: CTC Fluo-N2DL-HeLa at ``<data_dir>/Fluo-N2DL-HeLa`` (or ``$ATTRACKT_HELA_DIR``); train
+  01, test 02, val empty; masks merged with the silver truth (``merge_st``) as in the paper.
+- ``bacteria``: van Vliet et al. (2018) in the Trackastra split at ``<data_dir>/bacteria`` (or
+  ``$ATTRACKT_BACTERIA_DIR``); test = BACTERIA_TEST; val from its dataset.yaml when present, else
+  the last 2 of the other sequences in sorted order; train = the rest.
+- ``synth-bacteria``, ``synth-hela``: generated once per (seed, overrides) into
+  ``<data_dir>/<preset>-<hash>`` by ``benchmark.data.synthetic``, then read as a folder.
+
+``Dataset.fingerprint`` is the sha256 of the input files' contents, their relative paths and the
+split (see ``cache.fingerprint``), for reproducibility logging.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+import yaml
+from tqdm import tqdm
+
+from benchmark.data.cache import fingerprint
+from benchmark.data.ctc import list_ctc_sequences, read_ctc_sequence, sequence_files
+from benchmark.data.points import read_points_csv
+from benchmark.data.sequence import Dataset, Split
+from benchmark.errors import ConfigError, DataError
+
+DATASET_FILE = "dataset.yaml"
+SYNTHETIC_PRESETS = ("synth-bacteria", "synth-hela")
+REAL_DATASETS = ("hela", "bacteria")
+HELA_FOLDER = "Fluo-N2DL-HeLa"
+BACTERIA_FOLDER = "bacteria"
+#: The Trackastra split's 6 test sequences of the Bacteria data (SPEC section 1).
+BACTERIA_TEST = ("150309-04", "150310-11", "151029_E1-1", "151029_E1-5", "151101_E3-12", "160112-06")
+
+_HELA_SOURCE = (
+    "Download Fluo-N2DL-HeLa (training data, with GT and ST) from the Cell Tracking Challenge, "
+    "https://celltrackingchallenge.net/2d-datasets/, and unpack it there."
+)
+_BACTERIA_SOURCE = (
+    "The data are the bacterial colony time-lapses of van Vliet et al. (2018, Cell Systems) as "
+    "prepared for the Trackastra paper (Gallusser & Weigert, ECCV 2024), in CTC layout; put them there."
+)
+
+
+def resolve_dataset(
+    spec: str,
+    *,
+    data_dir: Path,
+    cache_dir: Path | None = None,
+    synth_seed: int = 0,
+    synth_overrides: dict[str, Any] | None = None,
+) -> Dataset:
+    """The Dataset named by ``spec`` (see the module docstring), read (and generated) as needed.
+
+    ``data_dir``: where named and generated datasets live; ``cache_dir``: feature cache (default
+    ``cache.default_cache_dir()``). Raises DataError for missing or bad data, ConfigError for a
+    spec that is neither a known name nor an existing path.
+    """
+    data_dir = Path(data_dir)
+    if spec in SYNTHETIC_PRESETS:
+        root = _synthetic_root(spec, data_dir, synth_seed, synth_overrides or {})
+        return _read_folder(root, cache_dir, name=spec)
+    if spec == "hela":
+        return _read_hela(data_dir, cache_dir)
+    if spec == "bacteria":
+        return _read_bacteria(data_dir, cache_dir)
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        return _read_folder(path, cache_dir)
+    if path.is_file() and path.suffix.lower() == ".csv":
+        return _read_points(path)
+    if path.exists():
+        raise DataError(path, "a dataset is a CTC folder or a point .csv file")
+    if os.sep in spec or "/" in spec or path.suffix:
+        raise DataError(path, "no such file or folder")
+    names = ", ".join((*SYNTHETIC_PRESETS, *REAL_DATASETS))
+    raise ConfigError(f"dataset {spec!r}: unknown; use one of {names}, or the path of a CTC folder or .csv file")
+
+
+def _read_folder(root: Path, cache_dir: Path | None, name: str | None = None) -> Dataset:
+    """A CTC folder, split by its dataset.yaml when there is one, else every sequence in train and test."""
+    found = list_ctc_sequences(root)
+    if (root / DATASET_FILE).is_file():
+        described_name, split = _read_dataset_file(root / DATASET_FILE, found)
+        name = name or described_name
+    elif found:
+        split = Split(train=tuple(found), val=(), test=tuple(found))
+    else:
+        raise DataError(root, "no CTC sequence found (a sequence NAME needs NAME_GT/TRA/man_track.txt)")
+    return _ctc_dataset(name or root.name, root, split, cache_dir, merge_st=False)
+
+
+def _ctc_dataset(name: str, root: Path, split: Split, cache_dir: Path | None, merge_st: bool) -> Dataset:
+    names = tqdm(split.all(), desc=f"reading {name}", unit="sequence", disable=None, leave=False)
+    sequences = {seq: read_ctc_sequence(root, seq, merge_st=merge_st, cache_dir=cache_dir) for seq in names}
+    files = [path for seq in split.all() for path in sequence_files(root, seq, merge_st=merge_st).all()]
+    return Dataset(
+        name=name,
+        sequences=sequences,
+        split=split,
+        root=root,
+        fingerprint=fingerprint(files, root, {"split": _split_dict(split), "merge_st": merge_st}),
+    )
+
+
+def _read_points(path: Path) -> Dataset:
+    sequences = read_points_csv(path)
+    names = tuple(sequences)
+    split = Split(train=names, val=(), test=names)
+    return Dataset(
+        name=path.stem,
+        sequences=sequences,
+        split=split,
+        root=path,
+        fingerprint=fingerprint([path], path.parent, {"split": _split_dict(split)}),
+    )
+
+
+def _read_dataset_file(
+    path: Path, found: list[str], required: tuple[str, ...] = ("train", "test")
+) -> tuple[str | None, Split]:
+    """``name`` and ``split`` of a dataset.yaml; every listed sequence must exist in the folder.
+
+    Parts of the split not in ``required`` may be left out (empty).
+    """
+    try:
+        description = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise DataError(path, f"cannot read the dataset description ({error})") from None
+    if not isinstance(description, dict) or not isinstance(description.get("split"), dict):
+        raise DataError(path, "needs a mapping 'split' with lists 'train', 'test' (and optionally 'val')")
+    parts = {}
+    for part in ("train", "val", "test"):
+        names = description["split"].get(part, None if part in required else [])
+        if not isinstance(names, list) or not all(isinstance(seq, str) for seq in names):
+            raise DataError(path, f"split.{part} must be a list of sequence names as quoted strings, e.g. ['01']")
+        missing = [seq for seq in names if seq not in found]
+        if missing:
+            raise DataError(path, f"split.{part} names sequence(s) {', '.join(missing)} not found in {path.parent}")
+        parts[part] = tuple(names)
+    name = description.get("name")
+    return (str(name) if name is not None else None), Split(**parts)
+
+
+def _split_dict(split: Split) -> dict[str, list[str]]:
+    return {"train": list(split.train), "val": list(split.val), "test": list(split.test)}
+
+
+def _named_root(env: str, data_dir: Path, folder: str) -> Path:
+    return Path(os.environ[env]).expanduser() if os.environ.get(env) else data_dir / folder
+
+
+def _missing_named(root: Path, dataset: str, source: str, layout: str, missing: list[str]) -> DataError:
+    return DataError(
+        root,
+        f"dataset {dataset!r} not found (missing sequence(s): {', '.join(missing)}). {source} "
+        f"Expected layout: {layout}",
+    )
+
+
+def _read_hela(data_dir: Path, cache_dir: Path | None) -> Dataset:
+    root = _named_root("ATTRACKT_HELA_DIR", data_dir, HELA_FOLDER)
+    missing = [seq for seq in ("01", "02") if seq not in list_ctc_sequences(root)]
+    if missing:
+        layout = (
+            f"{root}/01/t000.tif..t091.tif, {root}/01_GT/TRA/man_track000.tif..man_track091.tif + "
+            f"man_track.txt, {root}/01_ST/SEG/man_seg000.tif..man_seg091.tif, and the same for 02 "
+            "(or set ATTRACKT_HELA_DIR to that folder)."
+        )
+        raise _missing_named(root, "hela", _HELA_SOURCE, layout, missing)
+    split = Split(train=("01",), val=(), test=("02",))
+    return _ctc_dataset("hela", root, split, cache_dir, merge_st=True)
+
+
+def _read_bacteria(data_dir: Path, cache_dir: Path | None) -> Dataset:
+    root = _named_root("ATTRACKT_BACTERIA_DIR", data_dir, BACTERIA_FOLDER)
+    found = list_ctc_sequences(root)
+    missing = [seq for seq in BACTERIA_TEST if seq not in found]
+    if missing:
+        layout = (
+            f"one CTC sequence per movie directly in {root}: NAME/tTTT.tif, NAME_GT/TRA/man_trackTTT.tif + "
+            f"man_track.txt for the 38 movies (30 train, 2 val and the 6 test ones {', '.join(BACTERIA_TEST)}), "
+            f"optionally {root}/{DATASET_FILE} giving split.val (or set ATTRACKT_BACTERIA_DIR to that folder)."
+        )
+        raise _missing_named(root, "bacteria", _BACTERIA_SOURCE, layout, missing)
+    others = [seq for seq in found if seq not in BACTERIA_TEST]
+    if (root / DATASET_FILE).is_file():
+        val = _read_dataset_file(root / DATASET_FILE, found, required=())[1].val
+    else:
+        val = tuple(others[-2:])
+    split = Split(train=tuple(seq for seq in others if seq not in val), val=val, test=BACTERIA_TEST)
+    return _ctc_dataset("bacteria", root, split, cache_dir, merge_st=False)
+
+
+def _synthetic_root(preset: str, data_dir: Path, seed: int, overrides: dict[str, Any]) -> Path:
+    """``<data_dir>/<preset>-<hash of seed and overrides>``, generated unless already complete.
+
+    Generation writes into a temporary sibling folder that is renamed when whole, so an interrupted
+    or concurrent run never leaves or reads a partial dataset.
+    """
+    from benchmark.data.synthetic import COMPLETE_MARKER, generate_dataset  # heavy; only for presets
+
+    identity = json.dumps({"seed": seed, "overrides": overrides}, sort_keys=True, default=str)
+    root = data_dir / f"{preset}-{hashlib.sha256(identity.encode()).hexdigest()[:12]}"
+    if (root / COMPLETE_MARKER).is_file():
+        return root
+    scratch = data_dir / f".{root.name}.{uuid.uuid4().hex[:8]}"
+    scratch.mkdir(parents=True)
+    try:
+        generate_dataset(preset, scratch, seed=seed, **overrides)
+        if root.exists() and not (root / COMPLETE_MARKER).is_file():
+            shutil.rmtree(root)  # left by an older, interrupted generation
+        try:
+            scratch.rename(root)
+        except OSError:
+            if not (root / COMPLETE_MARKER).is_file():  # not another run finishing first
+                raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return root
