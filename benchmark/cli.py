@@ -77,6 +77,7 @@ def _run_main(args: argparse.Namespace) -> None:
 
     from baselines.position import run_position
     from benchmark.entry_points import prepare
+    from benchmark.mlflow_run import DEFAULT_EXPERIMENT
 
     rows = {}
     for dataset in MAIN_DATASETS:
@@ -88,8 +89,9 @@ def _run_main(args: argparse.Namespace) -> None:
     table.index.names = ["dataset", "method"]
     print("\nMean over each dataset's evaluation sequences:")
     print(table.to_string(float_format=lambda v: f"{v:.3f}"))
-    print(f"\nMLflow runs: {mlflow.get_tracking_uri()} (experiment {mlflow.get_experiment(mlflow.last_active_run().info.experiment_id).name})")
-    print("Browse them: .venv/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000")
+    uri = mlflow.get_tracking_uri()
+    print(f"\nMLflow runs: {uri}, experiment {os.environ.get('MLFLOW_EXPERIMENT_NAME', DEFAULT_EXPERIMENT)!r}")
+    print(f"Browse them: .venv/bin/mlflow ui --backend-store-uri {uri} --host 127.0.0.1 --port 5000")
 
 
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], None], str]] = {

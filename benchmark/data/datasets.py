@@ -206,14 +206,16 @@ def _read_bacteria(data_dir: Path, cache_dir: Path | None) -> Dataset:
 
 
 def _synthetic_root(preset: str, data_dir: Path, seed: int, overrides: dict[str, Any]) -> Path:
-    """``<data_dir>/<preset>-<hash of seed and overrides>``, generated unless already complete.
+    """``<data_dir>/<preset>-<hash of seed, overrides, generator version>``, generated unless complete.
 
     Generation writes into a temporary sibling folder that is renamed when whole, so an interrupted
     or concurrent run never leaves or reads a partial dataset.
     """
-    from benchmark.data.synthetic import COMPLETE_MARKER, generate_dataset  # heavy; only for presets
+    from benchmark.data.synthetic import COMPLETE_MARKER, GENERATOR_VERSION, generate_dataset  # only for presets
 
-    identity = json.dumps({"seed": seed, "overrides": overrides}, sort_keys=True, default=str)
+    identity = json.dumps(
+        {"seed": seed, "overrides": overrides, "generator": GENERATOR_VERSION}, sort_keys=True, default=str
+    )
     root = data_dir / f"{preset}-{hashlib.sha256(identity.encode()).hexdigest()[:12]}"
     if (root / COMPLETE_MARKER).is_file():
         return root
