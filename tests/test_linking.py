@@ -135,7 +135,10 @@ def test_costs_zscore_edges_and_hyperedges_separately() -> None:
     # position part alone: hyperedge distance is parent -> midpoint of the children
     position = edge_costs(candidates, yx, LinkingWeights(w1=1.0))
     parent, c1, c2 = candidates.hyperedges[0]
-    d1_h = np.linalg.norm(yx[candidates.hyperedges[:, 0]] - 0.5 * (yx[candidates.hyperedges[:, 1]] + yx[candidates.hyperedges[:, 2]]), axis=1)
+    d1_h = np.linalg.norm(
+        yx[candidates.hyperedges[:, 0]] - 0.5 * (yx[candidates.hyperedges[:, 1]] + yx[candidates.hyperedges[:, 2]]),
+        axis=1,
+    )
     assert d1_h[0] == pytest.approx(np.linalg.norm(yx[parent] - (yx[c1] + yx[c2]) / 2))
     assert np.allclose(position.hyperedges, (d1_h - d1_h.mean()) / d1_h.std())
     assert np.allclose(costs.hyperedges - 2.0 * position.hyperedges - 0.25, -0.5 * zscore(d2.hyperedges))
@@ -224,9 +227,7 @@ def test_ilp_appear_disappear_trade_off(cost: float, expected: list, objective: 
 def test_link_end_to_end_recovers_simple_lineage() -> None:
     # two cells drifting right; the upper one divides at frame 2.
     t = np.array([0, 0, 1, 1, 2, 2, 2, 3, 3, 3])
-    yx = np.array(
-        [[10, 0], [50, 0], [10, 2], [50, 2], [5, 4], [15, 4], [50, 4], [5, 6], [15, 6], [50, 6]], float
-    )
+    yx = np.array([[10, 0], [50, 0], [10, 2], [50, 2], [5, 4], [15, 4], [50, 4], [5, 6], [15, 6], [50, 6]], float)
     solution = link(t, yx)
     assert solution.edges.tolist() == [[0, 2], [1, 3], [2, 4], [2, 5], [3, 6], [4, 7], [5, 8], [6, 9]]
     assert solution.stats["n_divisions"] == 1 and solution.stats["n_selected_edges"] == 8
@@ -242,7 +243,9 @@ def test_highs_and_pulp_cbc_agree(seed: int) -> None:
     emb = np.random.default_rng(seed).normal(size=(len(t), 4))
     appearance = lambda candidates: appearance_from_embeddings(candidates, emb)  # noqa: E731
     weights = LinkingWeights(w2=1.0, appear=0.5, disappear=0.5)
-    by_solver = {s: link(t, yx, appearance, weights=weights, k_neighbors=4, solver=s) for s in ("highs", "pulp", "pulp:HiGHS")}
+    by_solver = {
+        s: link(t, yx, appearance, weights=weights, k_neighbors=4, solver=s) for s in ("highs", "pulp", "pulp:HiGHS")
+    }
     objectives = [solution.stats["objective"] for solution in by_solver.values()]
     assert objectives == pytest.approx([objectives[0]] * 3, abs=1e-6)
     # the reported objective is the objective of the returned edges
@@ -266,7 +269,9 @@ def test_greedy_is_feasible_and_no_better_than_ilp(seed: int) -> None:
     costs = edge_costs(candidates, yx, weights)
     value = objective_value(candidates, costs, *charged(t, weights), *selection_of(candidates, greedy.edges))
     assert value == pytest.approx(greedy.stats["objective"])
-    assert value < objective_value(candidates, costs, *charged(t, weights), *selection_of(candidates, np.empty((0, 2), int)))
+    assert value < objective_value(
+        candidates, costs, *charged(t, weights), *selection_of(candidates, np.empty((0, 2), int))
+    )
 
 
 def test_lp_relaxation_bounds_the_ilp() -> None:
@@ -358,4 +363,9 @@ def test_argument_validation() -> None:
     with pytest.raises(ConfigError, match="k_neighbors"):
         link(t, yx, k_neighbors=0)
     with pytest.raises(LinkingError, match="appearance.edges"):
-        link(t, yx, lambda c: EdgeTerm(np.full(len(c.edges), np.nan), np.zeros(len(c.hyperedges))), weights=LinkingWeights(w2=1.0))
+        link(
+            t,
+            yx,
+            lambda c: EdgeTerm(np.full(len(c.edges), np.nan), np.zeros(len(c.hyperedges))),
+            weights=LinkingWeights(w2=1.0),
+        )

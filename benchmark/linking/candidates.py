@@ -21,6 +21,7 @@ class CandidateGraph:
     ``edges``: (E, 2) int64 rows ``[parent, child]``, child in frame t, parent in frame t - 1, sorted by
     (parent, child). ``hyperedges``: (H, 3) int64 rows ``[parent, child1, child2]`` with
     child1 < child2, one per unordered pair of candidate children of a parent, sorted likewise.
+    ``n_nodes``: N, node ids are 0..N-1.
     """
 
     edges: np.ndarray
@@ -36,6 +37,7 @@ class CandidateGraph:
         return _sorted_keys(self._hyperedge_key(*self.hyperedges.T), "hyperedges")
 
     def _hyperedge_key(self, parents: np.ndarray, child1: np.ndarray, child2: np.ndarray) -> np.ndarray:
+        """One int64 per (parent, child1, child2); exact while N³ < 2⁶³ (N up to 2 million)."""
         n = np.int64(self.n_nodes)
         return (parents.astype(np.int64) * n + child1) * n + child2
 

@@ -121,9 +121,7 @@ def node_degrees(candidates: CandidateGraph, x_e: np.ndarray, x_h: np.ndarray) -
     """in(v) and out(v) of every node for selections ``x_e`` (E,) and ``x_h`` (H,)."""
     edges, hyper, n = candidates.edges, candidates.hyperedges, candidates.n_nodes
     x_e, x_h = np.asarray(x_e, np.float64), np.asarray(x_h, np.float64)
-    incoming = (
-        np.bincount(edges[:, 1], x_e, n) + np.bincount(hyper[:, 1], x_h, n) + np.bincount(hyper[:, 2], x_h, n)
-    )
+    incoming = np.bincount(edges[:, 1], x_e, n) + np.bincount(hyper[:, 1], x_h, n) + np.bincount(hyper[:, 2], x_h, n)
     outgoing = np.bincount(edges[:, 0], x_e, n) + np.bincount(hyper[:, 0], x_h, n)
     return incoming, outgoing
 
@@ -290,9 +288,7 @@ def _solve_pulp(
         for j, (lo, up, is_int) in enumerate(zip(model.col_lower, model.col_upper, integer))
     ]
     nonzero = np.flatnonzero(model.c)
-    problem += pulp.LpAffineExpression(
-        [(variables[j], model.c[j]) for j in nonzero.tolist()], constant=model.offset
-    )
+    problem += pulp.LpAffineExpression([(variables[j], model.c[j]) for j in nonzero.tolist()], constant=model.offset)
     A = model.A
     for i in range(A.shape[0]):
         cols, vals = A.indices[A.indptr[i] : A.indptr[i + 1]], A.data[A.indptr[i] : A.indptr[i + 1]]
