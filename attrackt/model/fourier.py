@@ -1,0 +1,32 @@
+"""Fourier features with learnable frequencies (SPEC section 4, token inputs)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+class FourierFeatures(nn.Module):
+    """Map a scalar coordinate c to ``n_features`` values: sin and cos of π/2 · c · f_k.
+
+    The ``n_features / 2`` frequencies f_k start at exp(linspace(0, −ln cutoff, n/2)), i.e. from 1
+    down to 1/cutoff (periods from 4 to 4·cutoff in the coordinate's unit), and are learned. The
+    output is scaled by 1/sqrt(n/2) so its squared norm is 1 whatever n is.
+    """
+
+    def __init__(self, n_features: int, cutoff: float):
+        super().__init__()
+        if n_features < 2 or n_features % 2:
+            raise ValueError(f"n_features must be an even number >= 2, got {n_features}")
+        if cutoff <= 0:
+            raise ValueError(f"cutoff must be > 0, got {cutoff}")
+        half = n_features // 2
+        self.frequencies = nn.Parameter(torch.exp(torch.linspace(0.0, -math.log(cutoff), half)))
+        self.scale = 1.0 / math.sqrt(half)
+
+    def forward(self, coordinate: torch.Tensor) -> torch.Tensor:
+        """(...,) -> (..., n_features): sin features first, then cos."""
+        phase = 0.5 * math.pi * coordinate.unsqueeze(-1) * self.frequencies
+        return self.scale * torch.cat([torch.sin(phase), torch.cos(phase)], dim=-1)
