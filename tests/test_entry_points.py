@@ -18,7 +18,6 @@ from benchmark.errors import BenchmarkError
 from benchmark.pipeline import evaluate_sequence
 
 PROJECT = Path(__file__).resolve().parent.parent
-REAL_DATA = Path(__file__).parent / "data" / "mouse-paw-crop"
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +27,6 @@ def tracking(tmp_path_factory) -> dict[str, str]:
     env = {
         "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
         "MLFLOW_EXPERIMENT_NAME": "tests",
-        "ATTRACKT_CACHE": str(root / "cache"),
     }
     saved = {key: os.environ.get(key) for key in env}
     os.environ.update(env)
@@ -83,16 +81,16 @@ def test_failed_run_is_marked_with_its_reason(tracking, tmp_path):
     assert run.data.params["dataset"] == str(missing)  # what was logged before the failure stays
 
 
-def test_real_dataset_scores_perfectly_against_itself():
-    sequence = read_ctc_sequence(REAL_DATA, "01")
+def test_real_dataset_scores_perfectly_against_itself(real_data):
+    sequence = read_ctc_sequence(real_data, "01")
     metrics = evaluate_sequence(sequence, sequence.gt_edges())
     assert metrics["AOGM"] == 0
     assert metrics["TRA"] == 1.0
     assert metrics["Division F1"] == 1.0
 
 
-def test_position_on_the_real_dataset(tracking):
-    table = run_position(str(REAL_DATA), "smoke", overrides=tracking)
+def test_position_on_the_real_dataset(tracking, real_data):
+    table = run_position(str(real_data), "smoke", overrides=tracking)
     assert 0.0 <= table.loc["01", "AOGM"] < 0.5 * table.loc["01", "gt_edges"]
 
 

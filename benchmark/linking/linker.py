@@ -114,9 +114,9 @@ def _solve_ilp(
 ) -> tuple[np.ndarray, np.ndarray, dict]:
     start = time.perf_counter()
     model = build_model(candidates, costs, appear, disappear, plan)
-    # HiGHS starts from the greedy solution, so a time-limited solve always has one to return.
+    # Under a time limit HiGHS starts from the greedy solution, so it always has one to return.
     mip_start = None
-    if solver == "highs":
+    if solver == "highs" and time_limit_s is not None:
         mip_start = start_columns(candidates, *greedy_link(candidates, costs, appear, disappear, plan))
     build_s = time.perf_counter() - start
     result = solve(model, solver, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap, threads=threads, start=mip_start)
