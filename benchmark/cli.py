@@ -8,6 +8,7 @@ Bad input ends with one line ``error: ...`` on stderr and exit status 2.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import shlex
 import sys
@@ -61,12 +62,16 @@ def _run_prepare(args: argparse.Namespace) -> None:
     print(prepare(args.dataset, args.profile, args.seed, overrides).to_string(index=False))
 
 
-def _run_position(args: argparse.Namespace) -> None:
-    overrides = parse_overrides(args.overrides)
-    from baselines.position import run_position
+def _method(module: str, function: str) -> Callable[[argparse.Namespace], None]:
+    """A command that runs ``module.function(dataset, profile, seed, overrides)`` and prints its table."""
 
-    table = run_position(args.dataset, args.profile, args.seed, overrides)
-    print(table[SUMMARY_COLUMNS].to_string(float_format=lambda v: f"{v:.3f}"))
+    def run(args: argparse.Namespace) -> None:
+        overrides = parse_overrides(args.overrides)
+        entry_point = getattr(importlib.import_module(module), function)
+        table = entry_point(args.dataset, args.profile, args.seed, overrides)
+        print(table[SUMMARY_COLUMNS].to_string(float_format=lambda v: f"{v:.3f}"))
+
+    return run
 
 
 def _run_main(args: argparse.Namespace) -> None:
@@ -96,7 +101,8 @@ def _run_main(args: argparse.Namespace) -> None:
 
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], None], str]] = {
     "prepare": (_run_prepare, "generate or read a dataset, cache its features, log a summary"),
-    "position": (_run_position, "position-only linking (Table 1, first row)"),
+    "position": (_method("baselines.position", "run_position"), "position-only linking (Table 1, first row)"),
+    "supervised": (_method("baselines.supervised", "run_supervised"), "supervised Trackastra associations (Pos. & Sup. Assoc.)"),
     "main": (_run_main, "the main job: both synthetic presets through every available method"),
 }
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from benchmark.errors import ConfigError
 
@@ -45,12 +45,130 @@ class LinkingConfig(_Section):
     threads: int = Field(1, ge=1)
 
 
+class ModelConfig(_Section):
+    """The Trackastra-style association model (SPEC section 4). Defaults are the paper's sizes."""
+
+    d_model: int = Field(256, ge=8)
+    n_heads: int = Field(4, ge=1)
+    encoder_layers: int = Field(6, ge=1)
+    decoder_layers: int = Field(6, ge=1)
+    dropout: float = Field(0.1, ge=0, lt=1)
+    window: int = Field(6, ge=2, description="frames per window")
+    max_tokens: int = Field(2048, ge=16, description="most detections in one training window")
+    position_features: int = Field(32, ge=2, description="Fourier features per coordinate t, y, x")
+    feature_features: int = Field(8, ge=2, description="Fourier features per shallow detection feature")
+    time_cutoff: float = Field(6.0, gt=0, description="Fourier cutoff of t (frames)")
+    space_cutoff: float = Field(256.0, gt=0, description="Fourier cutoff of y, x (px)")
+    feature_cutoff: float = Field(1000.0, gt=0, description="Fourier cutoff of the shallow features")
+    attention_cutoff: float = Field(256.0, gt=0, description="tokens farther apart (px) do not attend")
+    attention_prior_decay: float = Field(0.1, ge=0, description="mask bias exp(-decay * distance)")
+
+
+class TrainConfig(_Section):
+    """Optimisation of a network: AdamW, linear warm-up then cosine decay, periodic validation."""
+
+    iterations: int = Field(..., ge=1)
+    batch_size: int = Field(8, ge=1)
+    learning_rate: float = Field(1e-4, gt=0)
+    weight_decay: float = Field(1e-5, ge=0)
+    warmup_iterations: int = Field(0, ge=0)
+    log_every: int = Field(10, ge=1, description="iterations between logged training metrics")
+    val_every: int = Field(100, ge=1, description="iterations between validations (and best checkpoints)")
+    val_windows: int = Field(32, ge=1, description="validation windows (fixed, unaugmented)")
+    crop_size: float = Field(256.0, gt=0, description="px side of the random training crop")
+    augment: bool = True
+
+
+class InferenceConfig(_Section):
+    """How a trained association model is run over a whole sequence (SPEC section 4, inference)."""
+
+    min_association: float = Field(0.01, ge=0, le=1, description="adjacent-frame associations below are dropped")
+    tta: bool = Field(True, description="average over the 8 rotations/flips")
+
+
+class PatchNetConfig(_Section):
+    """A convolutional network on square detection patches (SPEC sections 5, 6) and its optimisation.
+
+    Levels run at patch_size, patch_size/2, ... (a 2x downsampling between levels), each with
+    ``res_blocks`` residual blocks of base_width * multiplier channels (GroupNorm, SiLU). Training:
+    Adam, learning rate decayed as lr * (1 - step / iterations) ** poly_power.
+    """
+
+    patch_size: int = Field(64, ge=8, description="side (px) of the square patch centred on a detection")
+    base_width: int = Field(32, ge=1, description="channels of the first level")
+    multipliers: list[int] = Field([1, 1, 2, 2, 4], min_length=1, description="channels per level / base_width")
+    res_blocks: int = Field(2, ge=1, description="residual blocks per level")
+    attention_resolution: int | None = Field(
+        16, ge=1, description="side (px) of the levels with self-attention (also the middle block); None: none"
+    )
+    groups: int = Field(16, ge=1, description="GroupNorm groups (must divide every level's channels)")
+    iterations: int = Field(100_000, ge=1)
+    batch_size: int = Field(8, ge=2)
+    learning_rate: float = Field(5e-5, gt=0)
+    poly_power: float = Field(0.9, ge=0, description="exponent of the polynomial learning-rate decay")
+    log_every: int = Field(100, ge=1, description="iterations between logged training metrics")
+
+    @property
+    def latent_size(self) -> int:
+        """Side of the deepest level: patch_size / 2 ** (levels - 1)."""
+        return self.patch_size >> (len(self.multipliers) - 1)
+
+    @model_validator(mode="after")
+    def _check_shapes(self) -> "PatchNetConfig":
+        if self.latent_size < 1 or self.latent_size << (len(self.multipliers) - 1) != self.patch_size:
+            raise ValueError(
+                f"patch_size={self.patch_size} must be divisible by 2 ** (len(multipliers) - 1) "
+                f"= {2 ** (len(self.multipliers) - 1)}"
+            )
+        bad = [m * self.base_width for m in self.multipliers if (m * self.base_width) % self.groups]
+        if bad or any(m < 1 for m in self.multipliers):
+            raise ValueError(f"groups={self.groups} must divide every level's channels (got {bad or self.multipliers})")
+        return self
+
+
+class AutoencoderConfig(PatchNetConfig):
+    """The appearance autoencoder (SPEC section 5): encoder to a latent_channels x latent_size^2 latent,
+    flattened into the embedding (4 x 4 x 4 = 64 with the defaults), mirrored decoder, per-pixel MSE."""
+
+    latent_channels: int = Field(4, ge=1)
+
+    @property
+    def embedding_dim(self) -> int:
+        return self.latent_channels * self.latent_size**2
+
+
+class ReidConfig(PatchNetConfig):
+    """The Re-ID embedding (SPEC section 6 decision): encoder, global average pooling, a linear map to
+    ``embedding_dim``; trained with NT-Xent on two augmentations of each patch through a projection head.
+
+    Augmentations (each drawn per patch): a random rotation by k * 90 degrees and flip, an integer
+    shift of up to ``max_shift`` px, contrast x U(1 - contrast, 1 + contrast), brightness +
+    U(-brightness, brightness), Gaussian noise of sd ``noise`` (intensities are in [0, 1]).
+    """
+
+    embedding_dim: int = Field(64, ge=1)
+    projection_dim: int = Field(64, ge=1, description="output of the projection head the loss sees")
+    temperature: float = Field(0.1, gt=0, description="NT-Xent temperature")
+    max_shift: int = Field(4, ge=0, description="px")
+    brightness: float = Field(0.1, ge=0)
+    contrast: float = Field(0.2, ge=0, lt=1)
+    noise: float = Field(0.02, ge=0)
+
+
 class RunConfig(_Section):
     """The fully resolved configuration of one run."""
 
     profile: Literal["smoke", "quick", "paper"]
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto: CUDA when present")
     data: DataConfig = Field(default_factory=DataConfig)
     linking: LinkingConfig = Field(default_factory=LinkingConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    supervised: TrainConfig = Field(
+        default_factory=lambda: TrainConfig(iterations=100_000, warmup_iterations=1_000, learning_rate=1e-4)
+    )
+    inference: InferenceConfig = Field(default_factory=InferenceConfig)
+    autoencoder: AutoencoderConfig = Field(default_factory=AutoencoderConfig)
+    reid: ReidConfig = Field(default_factory=lambda: ReidConfig(batch_size=256, learning_rate=3e-4))
 
 
 def parse_override(text: str) -> tuple[str, Any]:

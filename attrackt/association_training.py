@@ -1,0 +1,118 @@
+"""Training an association model on windows of sequences: sampling, augmentation, validation, loop.
+
+The objective is the caller's (supervised lineage targets, the Attrackt loss, fine-tuning mixes): a
+function ``(model, batch) -> {"loss": ..., ...}``. Everything else (which windows, how augmented,
+how validated, optimiser and schedule, checkpoints, logging) is shared here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from attrackt.augment import augment, crop
+from attrackt.losses import supervised_loss
+from attrackt.model.network import AssociationModel
+from attrackt.training import Losses, TrainingResult, train_loop, warmup_cosine
+from attrackt.windows import Batch, SequenceTokens, collate
+from benchmark.config import ModelConfig, TrainConfig
+from benchmark.errors import ConfigError
+
+#: An objective: the model and a batch (already on the model's device) give the losses to minimise.
+Objective = Callable[[torch.nn.Module, Batch], Losses]
+
+
+def training_batches(
+    sequences: list[SequenceTokens],
+    model: ModelConfig,
+    train: TrainConfig,
+    rng: np.random.Generator,
+    device: torch.device,
+) -> Iterator[Batch]:
+    """Endless batches of random windows: a sequence drawn in proportion to its number of windows,
+    a uniform start frame, then the SPEC's augmentations (or only the token cap when ``augment`` is off)."""
+    starts = [seq.window_starts(model.window) for seq in sequences]
+    weights = np.array([len(s) for s in starts], dtype=np.float64)
+    if weights.sum() == 0:
+        raise ConfigError("training: no sequence has any frame")
+    weights /= weights.sum()
+    while True:
+        windows = []
+        for _ in range(train.batch_size):
+            k = rng.choice(len(sequences), p=weights)
+            window = sequences[k].window(int(rng.choice(starts[k])), model.window)
+            if train.augment:
+                windows.append(augment(window, rng, train.crop_size, model.max_tokens))
+            else:
+                windows.append(crop(window, train.crop_size, model.max_tokens, rng))
+        yield collate(windows).to(device)
+
+
+def validation_batches(
+    sequences: list[SequenceTokens], model: ModelConfig, train: TrainConfig, seed: int, device: torch.device
+) -> list[Batch]:
+    """A fixed set of at most ``val_windows`` unaugmented windows, evenly spread over the sequences'
+    start frames (cropped only to respect the token cap)."""
+    rng = np.random.default_rng(seed)
+    all_starts = [(seq, start) for seq in sequences for start in seq.window_starts(model.window)]
+    if not all_starts:
+        return []
+    picks = np.unique(np.linspace(0, len(all_starts) - 1, min(train.val_windows, len(all_starts))).round().astype(int))
+    windows = [crop(all_starts[i][0].window(all_starts[i][1], model.window), np.inf, model.max_tokens, rng) for i in picks]
+    return [collate(windows[i : i + train.batch_size]).to(device) for i in range(0, len(windows), train.batch_size)]
+
+
+def train_association_model(
+    model: torch.nn.Module,
+    objective: Objective,
+    train_sequences: list[SequenceTokens],
+    val_sequences: list[SequenceTokens],
+    *,
+    model_config: ModelConfig,
+    train: TrainConfig,
+    seed: int,
+    device: torch.device,
+    checkpoint_dir: Path,
+    checkpoint: Callable[[int], dict[str, Any]],
+    name: str,
+    parameters: list[torch.nn.Parameter] | None = None,
+) -> TrainingResult:
+    """Optimise ``objective`` with AdamW and warm-up + cosine decay for ``train.iterations`` steps.
+
+    ``parameters``: what the optimiser updates (default: every parameter of ``model`` that requires a
+    gradient). Validation (mean objective over fixed windows of ``val_sequences``) selects the best
+    checkpoint; without validation sequences the best checkpoint is the last.
+    """
+    rng = np.random.default_rng(seed)
+    params = parameters if parameters is not None else [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=train.learning_rate, weight_decay=train.weight_decay)
+    scheduler = warmup_cosine(optimizer, train.warmup_iterations, train.iterations)
+    val_batches = validation_batches(val_sequences, model_config, train, seed, device)
+
+    def validate() -> float:
+        return float(np.mean([objective(model, batch)["loss"].item() for batch in val_batches]))
+
+    return train_loop(
+        model=model,
+        batches=training_batches(train_sequences, model_config, train, rng, device),
+        losses=lambda batch: objective(model, batch),
+        optimizer=optimizer,
+        scheduler=scheduler,
+        iterations=train.iterations,
+        checkpoint=checkpoint,
+        checkpoint_dir=checkpoint_dir,
+        validate=validate if val_batches else None,
+        val_every=train.val_every,
+        log_every=train.log_every,
+        name=name,
+    )
+
+
+def supervised_objective(model: AssociationModel, batch: Batch) -> Losses:
+    """The supervised loss of SPEC section 4 on a batch with lineage targets."""
+    logits = model(batch.coordinates, batch.features, batch.valid)
+    return {"loss": supervised_loss(logits, batch.frames, batch.valid, batch.target)}

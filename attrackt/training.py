@@ -1,0 +1,173 @@
+"""What every network of the suite shares when it trains: seeding, device, schedule, checkpoints, loop.
+
+A checkpoint is a plain dict ``{"config": dict, "state_dict": {...}, "step": int, ...}`` of tensors and
+primitives, written atomically (temporary file, then rename) and read back with
+``torch.load(weights_only=True)``: no pickled code, so a checkpoint can be loaded safely.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from benchmark.errors import ConfigError, DataError
+
+#: A training step's losses by name; "loss" is the one that is minimised.
+Losses = dict[str, torch.Tensor]
+
+
+def seed_everything(seed: int) -> np.random.Generator:
+    """Seed Python, NumPy and torch (all devices); return a NumPy generator for data sampling."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return np.random.default_rng(seed)
+
+
+def pick_device(name: str) -> torch.device:
+    """``auto`` -> CUDA when present, else CPU; ``cpu`` / ``cuda[:i]`` as given."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"parameter device={name!r}: CUDA is not available on this machine")
+    return torch.device(name)
+
+
+def warmup_cosine(optimizer: torch.optim.Optimizer, warmup: int, total: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """Learning-rate factor rising linearly over ``warmup`` steps, then cosine decay to 0 at ``total``."""
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, total - warmup)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def poly_decay(optimizer: torch.optim.Optimizer, total: int, power: float) -> torch.optim.lr_scheduler.LambdaLR:
+    """Learning-rate factor (1 − step / total) ** power: 1 at the first step, 0 at ``total``."""
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: max(0.0, 1.0 - step / total) ** power)
+
+
+def save_checkpoint(path: Path, checkpoint: dict[str, Any]) -> Path:
+    """Write ``checkpoint`` to ``path`` atomically: a killed writer never leaves a corrupt file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(checkpoint, temporary)
+    os.replace(temporary, path)
+    return path
+
+
+def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save_checkpoint` (weights only, no code is unpickled)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "checkpoint not found")
+    try:
+        checkpoint = torch.load(path, map_location=device, weights_only=True)
+    except Exception as error:  # torch raises several types for truncated or foreign files
+        raise DataError(path, f"not a readable checkpoint ({type(error).__name__}: {error})") from None
+    if not isinstance(checkpoint, dict) or not {"config", "state_dict"} <= checkpoint.keys():
+        raise DataError(path, "not a checkpoint of this suite (needs 'config' and 'state_dict')")
+    return checkpoint
+
+
+@dataclass
+class TrainingResult:
+    """Where a training run ended: checkpoints and the loss history (one row per logged step)."""
+
+    last_checkpoint: Path
+    best_checkpoint: Path
+    best_step: int
+    best_validation: float
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def train_loop(
+    *,
+    model: torch.nn.Module,
+    batches: Iterator[Any],
+    losses: Callable[[Any], Losses],
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    iterations: int,
+    checkpoint: Callable[[int], dict[str, Any]],
+    checkpoint_dir: Path,
+    validate: Callable[[], float] | None = None,
+    val_every: int = 100,
+    log_every: int = 10,
+    name: str = "train",
+    max_grad_norm: float | None = 1.0,
+) -> TrainingResult:
+    """Run ``iterations`` optimisation steps of ``losses(next(batches))["loss"]``.
+
+    Every ``log_every`` steps the mean of each loss since the last log is recorded and, inside an
+    active MLflow run, logged as ``<name>/<loss>`` with the step. Every ``val_every`` steps and at the
+    end, ``validate()`` (lower is better; the model is in eval mode and gradients are off) is logged
+    as ``<name>/val_loss`` and the best model is saved as ``best.pt``; without ``validate`` the best
+    checkpoint is the last. ``checkpoint(step)`` builds the dict that is saved. Non-finite losses stop
+    training with an error rather than writing a corrupt model.
+    """
+    log_to_mlflow = mlflow.active_run() is not None
+    last_path, best_path = Path(checkpoint_dir) / "last.pt", Path(checkpoint_dir) / "best.pt"
+    best_value, best_step = math.inf, 0
+    sums: dict[str, float] = {}
+    history: list[dict[str, float]] = []
+    steps_since_log = 0
+
+    def run_validation(step: int) -> None:
+        nonlocal best_value, best_step
+        model.eval()
+        with torch.no_grad():
+            value = float(validate())
+        model.train()
+        history.append({"step": step, "val_loss": value})
+        if log_to_mlflow:
+            mlflow.log_metric(f"{name}/val_loss", value, step=step)
+        if value < best_value:
+            best_value, best_step = value, step
+            save_checkpoint(best_path, checkpoint(step))
+
+    model.train()
+    progress = tqdm(range(1, iterations + 1), desc=name, unit="it", disable=None, leave=False)
+    for step in progress:
+        step_losses = losses(next(batches))
+        loss = step_losses["loss"]
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"{name}: loss became {loss.item()} at step {step}")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        for key, value in step_losses.items():
+            sums[key] = sums.get(key, 0.0) + float(value.detach())
+        steps_since_log += 1
+        if step % log_every == 0 or step == iterations:
+            means = {key: total / steps_since_log for key, total in sums.items()}
+            means["learning_rate"] = scheduler.get_last_lr()[0]
+            history.append({"step": step, **means})
+            if log_to_mlflow:
+                mlflow.log_metrics({f"{name}/{key}": value for key, value in means.items()}, step=step)
+            progress.set_postfix(loss=f"{means['loss']:.4f}")
+            sums, steps_since_log = {}, 0
+        if validate is not None and (step % val_every == 0 or step == iterations):
+            run_validation(step)
+    save_checkpoint(last_path, checkpoint(iterations))
+    if validate is None:
+        save_checkpoint(best_path, checkpoint(iterations))
+        best_step, best_value = iterations, math.nan
+    return TrainingResult(last_path, best_path, best_step, best_value, history)
