@@ -6,9 +6,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from mlflow.tracking import MlflowClient
 
 from benchmark.data.ctc import write_ctc_sequence
 
@@ -82,3 +84,30 @@ def tiny_ctc(tmp_path) -> TinyCTC:
     root = tmp_path / "ctc"
     write_ctc_sequence(root, "01", images, masks, tracks)
     return TinyCTC(root, "01", images, masks, tracks)
+
+
+@pytest.fixture(scope="module")
+def tracking(tmp_path_factory) -> dict[str, str]:
+    """A private MLflow store (experiment "tests") and data folder for a test module's runs; returns
+    the profile override that points the data folder there."""
+    root = tmp_path_factory.mktemp("mlflow")
+    env = {
+        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
+        "MLFLOW_EXPERIMENT_NAME": "tests",
+    }
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
+    yield {"data.data_dir": str(root / "data")}
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def last_run(experiment: str = "tests"):
+    """The MLflow client and the most recent run of ``experiment``."""
+    client = MlflowClient()
+    [run] = client.search_runs([client.get_experiment_by_name(experiment).experiment_id], max_results=1)
+    return client, run

@@ -7,42 +7,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-import mlflow
 import pytest
-from mlflow.tracking import MlflowClient
 
 from baselines.position import run_position
 from benchmark.data.ctc import read_ctc_sequence
 from benchmark.entry_points import prepare
 from benchmark.errors import BenchmarkError
 from benchmark.pipeline import evaluate_sequence
+from conftest import last_run
 
 PROJECT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module")
-def tracking(tmp_path_factory) -> dict[str, str]:
-    """A private MLflow store and data folder for this module's runs."""
-    root = tmp_path_factory.mktemp("mlflow")
-    env = {
-        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
-        "MLFLOW_EXPERIMENT_NAME": "tests",
-    }
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)
-    mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
-    yield {"data.data_dir": str(root / "data")}
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-
-
-def last_run(experiment: str = "tests"):
-    client = MlflowClient()
-    [run] = client.search_runs([client.get_experiment_by_name(experiment).experiment_id], max_results=1)
-    return client, run
 
 
 def test_position_logs_config_metrics_and_predictions(tracking):
