@@ -18,6 +18,7 @@ from typing import Any
 import mlflow
 import numpy as np
 import torch
+from pydantic import BaseModel
 from tqdm import tqdm
 
 from benchmark.errors import ConfigError, DataError
@@ -82,6 +83,31 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str,
     if not isinstance(checkpoint, dict) or not {"config", "state_dict"} <= checkpoint.keys():
         raise DataError(path, "not a checkpoint of this suite (needs 'config' and 'state_dict')")
     return checkpoint
+
+
+class Checkpointable:
+    """Mixin for an ``nn.Module`` built from one pydantic config (``config_type``): saved and loaded
+    as that config plus the weights."""
+
+    config_type: type[BaseModel]
+    config: BaseModel
+
+    def checkpoint(self, **extra: Any) -> dict[str, Any]:
+        """The model's config and weights (and ``extra`` entries such as the step) as a plain dict."""
+        return {"config": self.config.model_dump(), "state_dict": self.state_dict(), **extra}
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: dict[str, Any]) -> Any:
+        model = cls(cls.config_type.model_validate(checkpoint["config"]))
+        model.load_state_dict(checkpoint["state_dict"])
+        return model
+
+    def save(self, path: Path, **extra: Any) -> Path:
+        return save_checkpoint(path, self.checkpoint(**extra))
+
+    @classmethod
+    def load(cls, path: Path, device: torch.device | str = "cpu") -> Any:
+        return cls.from_checkpoint(load_checkpoint(path, device)).to(device)
 
 
 @dataclass

@@ -13,6 +13,7 @@ import os
 import shlex
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from benchmark.config import PROFILES, parse_override
@@ -62,16 +63,34 @@ def _run_prepare(args: argparse.Namespace) -> None:
     print(prepare(args.dataset, args.profile, args.seed, overrides).to_string(index=False))
 
 
-def _method(module: str, function: str) -> Callable[[argparse.Namespace], None]:
-    """A command that runs ``module.function(dataset, profile, seed, overrides)`` and prints its table."""
+@dataclass(frozen=True)
+class Option:
+    """A command-line option beyond the common ones, passed to the entry point as ``keyword``."""
+
+    flag: str
+    keyword: str
+    help: str
+
+
+def _method(module: str, function: str, *options: Option) -> Callable[[argparse.Namespace], None]:
+    """A command that runs ``module.function(dataset, profile, seed, overrides, **options)`` and prints
+    its metrics table."""
 
     def run(args: argparse.Namespace) -> None:
         overrides = parse_overrides(args.overrides)
         entry_point = getattr(importlib.import_module(module), function)
-        table = entry_point(args.dataset, args.profile, args.seed, overrides)
+        extra = {option.keyword: getattr(args, option.keyword) or None for option in options}
+        table = entry_point(args.dataset, args.profile, args.seed, overrides, **extra)
         print(table[SUMMARY_COLUMNS].to_string(float_format=lambda v: f"{v:.3f}"))
 
+    run.options = options  # type: ignore[attr-defined]
     return run
+
+
+AUTOENCODER_RUN = Option(
+    "--autoencoder-run", "autoencoder_run", "run id of the autoencoder run whose embeddings to use "
+    "(default: the latest finished one on the same data, profile and autoencoder config)"
+)
 
 
 def _run_main(args: argparse.Namespace) -> None:
@@ -103,6 +122,10 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], None], str]] = {
     "prepare": (_run_prepare, "generate or read a dataset, cache its features, log a summary"),
     "position": (_method("baselines.position", "run_position"), "position-only linking (Table 1, first row)"),
     "supervised": (_method("baselines.supervised", "run_supervised"), "supervised Trackastra associations (Pos. & Sup. Assoc.)"),
+    "attrackt": (
+        _method("attrackt.unsupervised", "run_attrackt", AUTOENCODER_RUN),
+        "Attrackt: associations trained without labels (Pos. & Unsup. Assoc.)",
+    ),
     "main": (_run_main, "the main job: both synthetic presets through every available method"),
 }
 
@@ -110,8 +133,11 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], None], str]] = {
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmark.cli", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    for name, (_, help_text) in COMMANDS.items():
-        _common(commands.add_parser(name, help=help_text), dataset=name != "main")
+    for name, (run, help_text) in COMMANDS.items():
+        command = commands.add_parser(name, help=help_text)
+        _common(command, dataset=name != "main")
+        for option in getattr(run, "options", ()):
+            command.add_argument(option.flag, dest=option.keyword, default="", help=option.help)
     return parser
 
 

@@ -13,6 +13,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from benchmark.data.ctc import write_ctc_sequence
+from benchmark.data.sequence import FEATURE_COLUMNS, Sequence
 
 #: Real GT-only CTC data (mouse paw epidermis crop, 5 frames): see tests/data/mouse-paw-crop/SOURCE.md.
 REAL_DATA = Path(__file__).parent / "data" / "mouse-paw-crop"
@@ -111,3 +112,24 @@ def last_run(experiment: str = "tests"):
     client = MlflowClient()
     [run] = client.search_runs([client.get_experiment_by_name(experiment).experiment_id], max_results=1)
     return client, run
+
+
+def hand_made_sequence() -> Sequence:
+    """Frames 0-3: cell 0 -> 2 -> (4, 5) divides; cell 1 -> 3 -> 6 -> 7; node 8 appears at t=3 alone."""
+    rows = [  # node_id, t, y, x, parent_id
+        (0, 0, 10.0, 10.0, -1),
+        (1, 0, 50.0, 50.0, -1),
+        (2, 1, 12.0, 11.0, 0),
+        (3, 1, 52.0, 49.0, 1),
+        (4, 2, 10.0, 14.0, 2),
+        (5, 2, 15.0, 9.0, 2),
+        (6, 2, 53.0, 50.0, 3),
+        (7, 3, 55.0, 52.0, 6),
+        (8, 3, 90.0, 90.0, -1),
+    ]
+    detections = pd.DataFrame(rows, columns=["node_id", "t", "y", "x", "parent_id"])
+    detections.insert(2, "label", detections["node_id"] + 1)
+    rng = np.random.default_rng(0)
+    for name in FEATURE_COLUMNS:
+        detections[name] = rng.uniform(1, 10, len(detections))
+    return Sequence(name="hand", detections=detections, n_frames=4)

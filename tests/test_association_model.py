@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
@@ -20,33 +19,13 @@ from attrackt.training import load_checkpoint, save_checkpoint
 from attrackt.windows import SequenceTokens, collate
 from benchmark.config import ModelConfig, TrainConfig, load_config
 from benchmark.data.sequence import FEATURE_COLUMNS, Sequence
+from conftest import hand_made_sequence
 from benchmark.entry_points import load_dataset
 from benchmark.errors import DataError
 from benchmark.pipeline import evaluate_sequence, track_sequence
 from attrackt.association_method import association_term
 
 SMALL = ModelConfig(d_model=32, n_heads=2, encoder_layers=1, decoder_layers=1, dropout=0.0, window=4, max_tokens=512)
-
-
-def hand_made_sequence() -> Sequence:
-    """Frames 0-3: cell 0 -> 2 -> (4, 5) divides; cell 1 -> 3 -> 6 -> 7; node 8 appears at t=3 alone."""
-    rows = [  # node_id, t, y, x, parent_id
-        (0, 0, 10.0, 10.0, -1),
-        (1, 0, 50.0, 50.0, -1),
-        (2, 1, 12.0, 11.0, 0),
-        (3, 1, 52.0, 49.0, 1),
-        (4, 2, 10.0, 14.0, 2),
-        (5, 2, 15.0, 9.0, 2),
-        (6, 2, 53.0, 50.0, 3),
-        (7, 3, 55.0, 52.0, 6),
-        (8, 3, 90.0, 90.0, -1),
-    ]
-    detections = pd.DataFrame(rows, columns=["node_id", "t", "y", "x", "parent_id"])
-    detections.insert(2, "label", detections["node_id"] + 1)
-    rng = np.random.default_rng(0)
-    for name in FEATURE_COLUMNS:
-        detections[name] = rng.uniform(1, 10, len(detections))
-    return Sequence(name="hand", detections=detections, n_frames=4)
 
 
 def test_lineage_targets_mark_ancestors_within_the_window_only():

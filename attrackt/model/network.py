@@ -8,14 +8,13 @@ score token i (rows, the earlier one) as an ancestor of token j (columns).
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import torch
 from torch import nn
 
 from attrackt.model.attention import Attention, RotaryEncoding, attention_bias
 from attrackt.model.fourier import FourierFeatures
-from attrackt.training import load_checkpoint, save_checkpoint
+from attrackt.training import Checkpointable
 from benchmark.config import ModelConfig
 from benchmark.data.sequence import FEATURE_COLUMNS
 
@@ -85,8 +84,10 @@ class DecoderLayer(nn.Module):
         return x + self.dropout(self.feedforward(self.norm_feedforward(x)))
 
 
-class AssociationModel(nn.Module):
+class AssociationModel(Checkpointable, nn.Module):
     """Trackastra-style transformer giving association logits between all tokens of a window."""
+
+    config_type = ModelConfig
 
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -117,20 +118,3 @@ class AssociationModel(nn.Module):
 
     def n_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
-
-    def checkpoint(self, **extra: object) -> dict[str, object]:
-        """The model's config and weights as a plain dict (see attrackt.training.save_checkpoint)."""
-        return {"config": self.config.model_dump(), "state_dict": self.state_dict(), **extra}
-
-    @classmethod
-    def from_checkpoint(cls, checkpoint: dict[str, object]) -> AssociationModel:
-        model = cls(ModelConfig.model_validate(checkpoint["config"]))
-        model.load_state_dict(checkpoint["state_dict"])
-        return model
-
-    def save(self, path: Path, **extra: object) -> Path:
-        return save_checkpoint(path, self.checkpoint(**extra))
-
-    @classmethod
-    def load(cls, path: Path, device: torch.device | str = "cpu") -> AssociationModel:
-        return cls.from_checkpoint(load_checkpoint(path, device)).to(device)
