@@ -79,6 +79,22 @@ class TrainConfig(_Section):
     augment: bool = True
 
 
+class UnsupervisedConfig(TrainConfig):
+    """Attrackt training (SPEC section 5): the optimisation plus the loss's transitive term."""
+
+    transitive_weight: float = Field(0.1, ge=0, description="λ of the transitive term")
+    transitive_reduction: Literal["mean"] = Field(
+        "mean", description="decision: averaged over the batch (the reference sums over its batch of 8)"
+    )
+
+
+class AttracktModelConfig(_Section):
+    """What an Attrackt checkpoint is built from: the backbone and the embedding width of m_E, m_D."""
+
+    backbone: ModelConfig
+    embedding_dim: int = Field(64, ge=1)
+
+
 class InferenceConfig(_Section):
     """How a trained association model is run over a whole sequence (SPEC section 4, inference)."""
 
@@ -165,6 +181,9 @@ class RunConfig(_Section):
     model: ModelConfig = Field(default_factory=ModelConfig)
     supervised: TrainConfig = Field(
         default_factory=lambda: TrainConfig(iterations=100_000, warmup_iterations=1_000, learning_rate=1e-4)
+    )
+    attrackt: UnsupervisedConfig = Field(
+        default_factory=lambda: UnsupervisedConfig(iterations=1_000_000, warmup_iterations=10_000, learning_rate=1e-4)
     )
     inference: InferenceConfig = Field(default_factory=InferenceConfig)
     autoencoder: AutoencoderConfig = Field(default_factory=AutoencoderConfig)
