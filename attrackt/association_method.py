@@ -36,9 +36,13 @@ def log_training(result: TrainingResult, n_parameters: int) -> None:
 
 
 def infer_associations(
-    model: torch.nn.Module, sequences: list[Sequence], config: RunConfig, device: torch.device
+    model: torch.nn.Module,
+    sequences: list[Sequence],
+    config: RunConfig,
+    device: torch.device,
+    artifact_dir: str = "associations",
 ) -> dict[str, pd.DataFrame]:
-    """Association tables (parent, child, weight) of ``sequences``, logged as ``associations/<seq>.csv``."""
+    """Association tables (parent, child, weight) of ``sequences``, logged as ``<artifact_dir>/<seq>.csv``."""
     tables = {
         sequence.name: predict_associations(
             model,
@@ -54,7 +58,7 @@ def infer_associations(
     with tempfile.TemporaryDirectory() as tmp:
         for name, table in tables.items():
             table.to_csv(Path(tmp) / f"{name}.csv", index=False)
-        mlflow.log_artifacts(tmp, "associations")
+        mlflow.log_artifacts(tmp, artifact_dir)
     return tables
 
 

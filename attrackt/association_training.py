@@ -69,43 +69,39 @@ def validation_batches(
 def train_association_model(
     model: torch.nn.Module,
     objective: Objective,
-    train_sequences: list[SequenceTokens],
-    val_sequences: list[SequenceTokens],
+    batches: Iterator[Any],
+    validation: list[Any],
     *,
-    model_config: ModelConfig,
     train: TrainConfig,
-    seed: int,
-    device: torch.device,
     checkpoint_dir: Path,
     checkpoint: Callable[[int], dict[str, Any]],
     name: str,
-    parameters: list[torch.nn.Parameter] | None = None,
+    iterations: int | None = None,
 ) -> TrainingResult:
-    """Optimise ``objective`` with AdamW and warm-up + cosine decay for ``train.iterations`` steps.
+    """Optimise ``objective`` over ``batches`` with AdamW and warm-up + cosine decay.
 
-    ``parameters``: what the optimiser updates (default: every parameter of ``model`` that requires a
-    gradient). Validation (mean objective over fixed windows of ``val_sequences``) selects the best
-    checkpoint; without validation sequences the best checkpoint is the last.
+    Steps: ``iterations`` (default ``train.iterations``). The optimiser updates the parameters of
+    ``model`` that require a gradient. The mean objective over the fixed ``validation`` batches
+    selects the best checkpoint; without validation batches the best checkpoint is the last.
     """
-    rng = np.random.default_rng(seed)
-    params = parameters if parameters is not None else [p for p in model.parameters() if p.requires_grad]
+    steps = iterations if iterations is not None else train.iterations
+    params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=train.learning_rate, weight_decay=train.weight_decay)
-    scheduler = warmup_cosine(optimizer, train.warmup_iterations, train.iterations)
-    val_batches = validation_batches(val_sequences, model_config, train, seed, device)
+    scheduler = warmup_cosine(optimizer, train.warmup_iterations, steps)
 
     def validate() -> float:
-        return float(np.mean([objective(model, batch)["loss"].item() for batch in val_batches]))
+        return float(np.mean([objective(model, batch)["loss"].item() for batch in validation]))
 
     return train_loop(
         model=model,
-        batches=training_batches(train_sequences, model_config, train, rng, device),
+        batches=batches,
         losses=lambda batch: objective(model, batch),
         optimizer=optimizer,
         scheduler=scheduler,
-        iterations=train.iterations,
+        iterations=steps,
         checkpoint=checkpoint,
         checkpoint_dir=checkpoint_dir,
-        validate=validate if val_batches else None,
+        validate=validate if validation else None,
         val_every=train.val_every,
         log_every=train.log_every,
         name=name,
@@ -113,6 +109,6 @@ def train_association_model(
 
 
 def supervised_objective(model: AssociationModel, batch: Batch) -> Losses:
-    """The supervised loss of SPEC section 4 on a batch with lineage targets."""
+    """The supervised loss of SPEC section 4 on a batch with targets (restricted to ``batch.mask`` if set)."""
     logits = model(batch.coordinates, batch.features, batch.valid)
-    return {"loss": supervised_loss(logits, batch.frames, batch.valid, batch.target)}
+    return {"loss": supervised_loss(logits, batch.frames, batch.valid, batch.target, batch.mask)}

@@ -24,6 +24,7 @@ SHEAR_MAX = 0.1
 BRIGHTNESS_SCALE = (0.5, 2.0)
 BRIGHTNESS_SHIFT = 0.1
 JITTER_PX = 3.0
+TRANSLATION_PX = 128.0  # decision: the global shift is uniform in ±half the paper's 256 px crop
 
 #: The 8 symmetries of the square (rotations by 90° with and without a flip), as (y, x) matrices.
 SQUARE_SYMMETRIES: tuple[np.ndarray, ...] = tuple(
@@ -68,7 +69,9 @@ def random_matrix(rng: np.random.Generator) -> np.ndarray:
 
 
 def augment(window: Window, rng: np.random.Generator, crop_size: float, max_tokens: int) -> Window:
-    """Crop, affine, brightness, per-token jitter and a global translation (all random from ``rng``)."""
+    """Crop, affine, brightness, per-token jitter and a global translation (all random from ``rng``).
+
+    ``crop_size`` inf keeps every token (up to the ``max_tokens`` cap)."""
     window = crop(window, crop_size, max_tokens, rng)
     if len(window) == 0:
         return window
@@ -78,5 +81,5 @@ def augment(window: Window, rng: np.random.Generator, crop_size: float, max_toke
         -BRIGHTNESS_SHIFT, BRIGHTNESS_SHIFT
     )
     jitter = rng.uniform(-JITTER_PX, JITTER_PX, size=window.yx.shape)
-    translation = rng.uniform(-crop_size / 2, crop_size / 2, size=2)
+    translation = rng.uniform(-TRANSLATION_PX, TRANSLATION_PX, size=2)
     return replace(window, yx=window.yx + jitter + translation, features=features)

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import numpy as np
 import pandas as pd
-import torch
 
 from attrackt.association_method import (
     ASSOCIATION_W2,
@@ -19,10 +19,10 @@ from attrackt.association_method import (
     log_training,
     training_tokens,
 )
-from attrackt.association_training import train_association_model
+from attrackt.association_training import train_association_model, training_batches
 from attrackt.embeddings_store import autoencoder_embeddings, check_run_id
 from attrackt.training import pick_device, seed_everything
-from attrackt.unsupervised_loss import AttracktModel, attrackt_losses
+from attrackt.unsupervised_loss import AttracktModel, attrackt_losses, embedding_tables
 from benchmark.config import AttracktModelConfig, RunConfig
 from benchmark.data.sequence import Dataset
 from benchmark.entry_points import track_with_method
@@ -38,7 +38,7 @@ def train_attrackt(
     """
     embeddings, source = autoencoder_embeddings(dataset, config, autoencoder_run)
     device = pick_device(config.device)
-    tables = {name: torch.as_tensor(values, device=device) for name, values in embeddings.items()}
+    tables = embedding_tables(embeddings, device)
     seed_everything(seed)
     model = AttracktModel(AttracktModelConfig(backbone=config.model, embedding_dim=next(iter(embeddings.values())).shape[1]))
     model.to(device)
@@ -50,15 +50,13 @@ def train_attrackt(
             "training.checkpoint_used": "last",
         }
     )
+    rng = np.random.default_rng(seed)
     result = train_association_model(
         model,
         lambda net, batch: attrackt_losses(net, batch, tables, config.attrackt.transitive_weight),
-        training_tokens(dataset, "all"),
+        training_batches(training_tokens(dataset, "all"), config.model, config.attrackt, rng, device),
         [],
-        model_config=config.model,
         train=config.attrackt,
-        seed=seed,
-        device=device,
         checkpoint_dir=checkpoint_dir,
         checkpoint=lambda step: model.checkpoint(step=step),
         name="attrackt",

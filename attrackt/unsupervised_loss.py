@@ -9,6 +9,7 @@ padding); ``frames`` (B, N) count from each window's first frame, −1 for paddi
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -104,6 +105,11 @@ def transitive_loss(normalised: torch.Tensor, frames: torch.Tensor, valid: torch
     if not has_triples.any():
         return normalised.new_zeros(())
     return (sums[has_triples] / counts[has_triples]).mean()
+
+
+def embedding_tables(embeddings: dict[str, np.ndarray], device: torch.device) -> dict[str, torch.Tensor]:
+    """Per-sequence (rows, D) embedding arrays as float32 tensors on ``device`` (copied: frozen inputs)."""
+    return {name: torch.tensor(np.asarray(values), dtype=torch.float32, device=device) for name, values in embeddings.items()}
 
 
 def gather_embeddings(batch: Batch, tables: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -81,14 +81,23 @@ class Window:
     yx: np.ndarray  # (n, 2)
     features: np.ndarray  # (n, 7)
     target: np.ndarray | None  # (n, n) lineage targets, None at inference
+    mask: np.ndarray | None = None  # (n, n) which target entries are known (fine-tuning); None: all
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def subset(self, keep: np.ndarray) -> Window:
         """The window restricted to the tokens where ``keep`` (boolean, (n,)) is true."""
-        target = None if self.target is None else self.target[np.ix_(keep, keep)]
-        return replace(self, rows=self.rows[keep], t=self.t[keep], yx=self.yx[keep], features=self.features[keep], target=target)
+        pairs = np.ix_(keep, keep)
+        return replace(
+            self,
+            rows=self.rows[keep],
+            t=self.t[keep],
+            yx=self.yx[keep],
+            features=self.features[keep],
+            target=None if self.target is None else self.target[pairs],
+            mask=None if self.mask is None else self.mask[pairs],
+        )
 
 
 @dataclass
@@ -102,6 +111,7 @@ class Batch:
     target: torch.Tensor | None  # (B, N, N) float
     rows: torch.Tensor  # (B, N) long: each token's row in its sequence, -1 for padding
     sequences: tuple[str, ...]  # (B,) the sequence each window comes from
+    mask: torch.Tensor | None = None  # (B, N, N) bool: known target entries; None: all
 
     def to(self, device: torch.device) -> Batch:
         moved = {name: value.to(device) if isinstance(value, torch.Tensor) else value for name, value in vars(self).items()}
@@ -119,6 +129,7 @@ def collate(windows: list[Window]) -> Batch:
     rows = np.full((n, size), -1, dtype=np.int64)
     with_targets = all(w.target is not None for w in windows)
     target = np.zeros((n, size, size), dtype=np.float32) if with_targets else None
+    mask = np.zeros((n, size, size), dtype=bool) if all(w.mask is not None for w in windows) else None
     for b, window in enumerate(windows):
         k = len(window)
         coordinates[b, :k, 0] = window.t
@@ -129,6 +140,8 @@ def collate(windows: list[Window]) -> Batch:
         rows[b, :k] = window.rows
         if target is not None:
             target[b, :k, :k] = window.target
+        if mask is not None:
+            mask[b, :k, :k] = window.mask
     return Batch(
         coordinates=torch.from_numpy(coordinates),
         features=torch.from_numpy(features),
@@ -137,4 +150,5 @@ def collate(windows: list[Window]) -> Batch:
         target=None if target is None else torch.from_numpy(target),
         rows=torch.from_numpy(rows),
         sequences=tuple(w.sequence for w in windows),
+        mask=None if mask is None else torch.from_numpy(mask),
     )

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import numpy as np
 import pandas as pd
 
 from attrackt.association_method import (
@@ -17,7 +18,12 @@ from attrackt.association_method import (
     log_training,
     training_tokens,
 )
-from attrackt.association_training import supervised_objective, train_association_model
+from attrackt.association_training import (
+    supervised_objective,
+    train_association_model,
+    training_batches,
+    validation_batches,
+)
 from attrackt.model.network import AssociationModel
 from attrackt.training import pick_device, seed_everything
 from benchmark.config import RunConfig
@@ -38,15 +44,13 @@ def fit_supervised(dataset: Dataset, config: RunConfig, seed: int) -> tuple[Appe
     print(f"association model: {model.n_parameters():,} parameters, device {device}", flush=True)
     mlflow.log_params({"training.sequences": "train", "training.validation": ",".join(dataset.split.val) or "none"})
     with tempfile.TemporaryDirectory() as tmp:
+        rng = np.random.default_rng(seed)
         result = train_association_model(
             model,
             supervised_objective,
-            training_tokens(dataset, "train"),
-            training_tokens(dataset, "val"),
-            model_config=config.model,
+            training_batches(training_tokens(dataset, "train"), config.model, config.supervised, rng, device),
+            validation_batches(training_tokens(dataset, "val"), config.model, config.supervised, seed, device),
             train=config.supervised,
-            seed=seed,
-            device=device,
             checkpoint_dir=Path(tmp),
             checkpoint=lambda step: model.checkpoint(step=step),
             name="supervised",

@@ -88,6 +88,17 @@ class UnsupervisedConfig(TrainConfig):
     )
 
 
+class FinetuneConfig(TrainConfig):
+    """Interactive fine-tuning and training from scratch (SPEC section 7). ``iterations`` caps the
+    budget of iterations_per_annotation · k (decision); ``batch_size`` windows of each kind per step."""
+
+    iterations_per_annotation: int = Field(100, ge=1)
+    lora_r: int = Field(32, ge=1)
+    lora_alpha: float = Field(32.0, gt=0)
+    lora_dropout: float = Field(0.1, ge=0, lt=1)
+    pseudo_label_fraction: float = Field(0.1, ge=0, le=1, description="least uncertain nodes used as pseudo-labels")
+
+
 class AttracktModelConfig(_Section):
     """What an Attrackt checkpoint is built from: the backbone and the embedding width of m_E, m_D."""
 
@@ -154,17 +165,19 @@ class AutoencoderConfig(PatchNetConfig):
 
 
 class ReidConfig(PatchNetConfig):
-    """The Re-ID embedding (SPEC section 6 decision): encoder, global average pooling, a linear map to
-    ``embedding_dim``; trained with NT-Xent on two augmentations of each patch through a projection head.
+    """The Re-ID embedding (SPEC section 6 decision): the patch encoder with ``embedding_dim`` output
+    channels, then global average pooling; trained with NT-Xent on two augmentations of each patch
+    through a projection head.
 
-    Augmentations (each drawn per patch): a random rotation by k * 90 degrees and flip, an integer
-    shift of up to ``max_shift`` px, contrast x U(1 - contrast, 1 + contrast), brightness +
-    U(-brightness, brightness), Gaussian noise of sd ``noise`` (intensities are in [0, 1]).
+    Augmentations (each drawn per patch): a random rotation by k * 90 degrees and flip (when
+    ``symmetries``), an integer shift of up to ``max_shift`` px, contrast x U(1 - contrast, 1 + contrast),
+    brightness + U(-brightness, brightness), Gaussian noise of sd ``noise`` (intensities are in [0, 1]).
     """
 
     embedding_dim: int = Field(64, ge=1)
     projection_dim: int = Field(64, ge=1, description="output of the projection head the loss sees")
     temperature: float = Field(0.1, gt=0, description="NT-Xent temperature")
+    symmetries: bool = Field(True, description="augment by random rotations by k * 90 degrees and flips")
     max_shift: int = Field(4, ge=0, description="px")
     brightness: float = Field(0.1, ge=0)
     contrast: float = Field(0.2, ge=0, lt=1)
@@ -184,6 +197,9 @@ class RunConfig(_Section):
     )
     attrackt: UnsupervisedConfig = Field(
         default_factory=lambda: UnsupervisedConfig(iterations=1_000_000, warmup_iterations=10_000, learning_rate=1e-4)
+    )
+    finetune: FinetuneConfig = Field(
+        default_factory=lambda: FinetuneConfig(iterations=100_000, warmup_iterations=0, learning_rate=1e-4)
     )
     inference: InferenceConfig = Field(default_factory=InferenceConfig)
     autoencoder: AutoencoderConfig = Field(default_factory=AutoencoderConfig)

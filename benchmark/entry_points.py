@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import mlflow
 import pandas as pd
@@ -17,10 +17,20 @@ from benchmark.config import RunConfig, load_config
 from benchmark.data.datasets import resolve_dataset
 from benchmark.data.sequence import Dataset
 from benchmark.mlflow_run import entry_point_run, log_dataset, log_outcome
+from benchmark.linking.pins import Pins
 from benchmark.pipeline import AppearanceFn, track_and_evaluate
 
-#: A method's fitting step: (dataset, config, seed) -> (appearance term for the linker, w2), or (None, None).
-FitFn = Callable[[Dataset, RunConfig, int], tuple[AppearanceFn | None, float | None]]
+class MethodFit(NamedTuple):
+    """What a fitted method hands to the linker: the appearance term d2 and its weight w2 (both None
+    for position only) and, per evaluation sequence, pins of annotated nodes (interpolation setup)."""
+
+    appearance: AppearanceFn | None
+    w2: float | None
+    pins: dict[str, Pins] | None = None
+
+
+#: A method's fitting step: (dataset, config, seed) -> MethodFit, or the pair (appearance, w2).
+FitFn = Callable[[Dataset, RunConfig, int], MethodFit | tuple[AppearanceFn | None, float | None]]
 
 
 def load_dataset(spec: str, config: RunConfig) -> Dataset:
@@ -91,7 +101,7 @@ def track_with_method(
     with entry_point_run(method, config, {"method": method, "dataset": dataset, "seed": seed, **(params or {})}):
         data = load_dataset(dataset, config)
         log_dataset(data)
-        appearance, w2 = fit(data, config, seed)
-        mlflow.log_param("linking.w2", w2)
-        outcome = track_and_evaluate(data, config.linking, appearance, w2)
+        fitted = MethodFit(*fit(data, config, seed))
+        mlflow.log_param("linking.w2", fitted.w2)
+        outcome = track_and_evaluate(data, config.linking, fitted.appearance, fitted.w2, fitted.pins)
         return log_outcome(data, outcome)

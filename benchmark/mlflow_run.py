@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
+import json
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -29,6 +31,11 @@ from benchmark.data.sequence import Dataset
 from benchmark.pipeline import DatasetOutcome
 
 DEFAULT_EXPERIMENT = "attrackt-benchmark"
+#: Params that also become tags and name the run (method-dataset[-k-sampling-setup]-seed).
+RUN_KEYS = ("method", "dataset", "k", "sampling", "setup", "seed")
+#: Set by a sweep: the parent run of every run it starts, and extra tags (JSON) such as the config hash.
+PARENT_RUN_ENV = "ATTRACKT_PARENT_RUN_ID"
+EXTRA_TAGS_ENV = "ATTRACKT_RUN_TAGS"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _VERSIONED_PACKAGES = ("torch", "mlflow", "traccuracy", "highspy", "pulp", "numpy", "scikit-image", "networkx")
 
@@ -39,6 +46,14 @@ def configure_tracking() -> None:
         mlflow.set_tracking_uri(f"sqlite:///{Path.cwd() / 'mlflow.db'}")
     if not (os.environ.get("MLFLOW_EXPERIMENT_NAME") or os.environ.get("MLFLOW_EXPERIMENT_ID")):
         mlflow.set_experiment(DEFAULT_EXPERIMENT)
+
+
+def current_experiment_id() -> str:
+    """Id of the experiment runs go to (created when it does not exist yet)."""
+    configure_tracking()
+    if os.environ.get("MLFLOW_EXPERIMENT_ID"):
+        return os.environ["MLFLOW_EXPERIMENT_ID"]
+    return mlflow.set_experiment(os.environ.get("MLFLOW_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT).experiment_id
 
 
 def _git_commit() -> str:
@@ -70,9 +85,13 @@ def entry_point_run(entry_point: str, config: RunConfig, params: dict[str, Any])
     """
     configure_tracking()
     tags = {"entry_point": entry_point, "profile": config.profile, "git_commit": _git_commit()}
-    tags.update({key: str(value) for key, value in params.items() if key in ("method", "dataset", "seed")})
+    tags.update({key: str(value) for key, value in params.items() if key in RUN_KEYS})
+    parent = os.environ.get(PARENT_RUN_ENV)
+    if parent:
+        tags.update({"mlflow.parentRunId": parent, "sweep_run": parent})
+    tags.update(json.loads(os.environ.get(EXTRA_TAGS_ENV, "{}")))
     resumed = bool(os.environ.get("MLFLOW_RUN_ID"))
-    run_name = "-".join(str(params[key]) for key in ("method", "dataset", "seed") if key in params) or entry_point
+    run_name = "-".join(str(params[key]) for key in RUN_KEYS if key in params) or entry_point
     with mlflow.start_run(run_name=None if resumed else run_name, tags=tags) as run:
         if resumed:
             mlflow.set_tag("mlflow.runName", run_name)

@@ -16,6 +16,7 @@ from benchmark.config import LinkingConfig
 from benchmark.data.sequence import Dataset, Sequence, lineage_graph
 from benchmark.evaluation import evaluate_graphs, mean_metrics
 from benchmark.linking import CandidateGraph, EdgeTerm, LinkingSolution, LinkingWeights, link
+from benchmark.linking.pins import Pins
 
 #: d2 of a sequence's candidate edges and hyperedges, computed by a method.
 AppearanceFn = Callable[[Sequence, CandidateGraph], EdgeTerm]
@@ -45,7 +46,7 @@ def track_sequence(
     linking: LinkingConfig,
     appearance: AppearanceFn | None = None,
     w2: float | None = None,
-    pins: dict[int, tuple[int, ...]] | None = None,
+    pins: Pins | None = None,
 ) -> LinkingSolution:
     """Solve the linking problem of one sequence with the configured weights and solver."""
     weights = LinkingWeights(
@@ -76,10 +77,11 @@ def track_and_evaluate(
     linking: LinkingConfig,
     appearance: AppearanceFn | None = None,
     w2: float | None = None,
+    pins: dict[str, Pins] | None = None,
 ) -> DatasetOutcome:
-    """Link and score every evaluation sequence of ``dataset``."""
+    """Link and score every evaluation sequence of ``dataset`` (with ``pins[sequence name]`` if given)."""
     outcome = DatasetOutcome()
     for sequence in dataset.evaluation_sequences():
-        solution = track_sequence(sequence, linking, appearance, w2)
+        solution = track_sequence(sequence, linking, appearance, w2, (pins or {}).get(sequence.name))
         outcome.sequences[sequence.name] = SequenceOutcome(solution, evaluate_sequence(sequence, solution.edges))
     return outcome

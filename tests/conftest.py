@@ -99,6 +99,7 @@ def tracking(tmp_path_factory) -> dict[str, str]:
     saved = {key: os.environ.get(key) for key in env}
     os.environ.update(env)
     mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
+    mlflow.create_experiment("tests", artifact_location=(root / "artifacts").as_uri())
     yield {"data.data_dir": str(root / "data")}
     for key, value in saved.items():
         if value is None:

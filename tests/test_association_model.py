@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from attrackt.association_training import supervised_objective, train_association_model
+from attrackt.association_training import supervised_objective, train_association_model, training_batches
 from attrackt.augment import SQUARE_SYMMETRIES, affine, augment, random_matrix
 from attrackt.inference import predict_associations
 from attrackt.losses import pair_mask, supervised_loss
@@ -174,9 +174,10 @@ def overfit(sequence: Sequence, seed: int, tmp_path) -> tuple[AssociationModel, 
     model = AssociationModel(SMALL)
     train = TrainConfig(iterations=150, batch_size=4, learning_rate=3e-3, warmup_iterations=10, log_every=25, augment=False)
     tokens = [SequenceTokens.from_sequence(sequence)]
+    batches = training_batches(tokens, SMALL, train, np.random.default_rng(seed), torch.device("cpu"))
     result = train_association_model(
-        model, supervised_objective, tokens, [], model_config=SMALL, train=train, seed=seed, device=torch.device("cpu"),
-        checkpoint_dir=tmp_path, checkpoint=lambda step: model.checkpoint(step=step), name="test",
+        model, supervised_objective, batches, [], train=train, checkpoint_dir=tmp_path,
+        checkpoint=lambda step: model.checkpoint(step=step), name="test",
     )
     return model, result.history
 

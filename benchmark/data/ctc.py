@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 import warnings
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 
 import networkx as nx
@@ -358,10 +359,11 @@ def _numbered_files(folder: Path, pattern: re.Pattern[str]) -> list[Path]:
         if frame in by_frame:
             raise DataError(path, f"frame {frame} is also given by {by_frame[frame].name}")
         by_frame[frame] = path
-    missing = sorted(set(range(max(by_frame, default=-1) + 1)) - set(by_frame))
-    if missing:
+    n_frames = max(by_frame, default=-1) + 1
+    if len(by_frame) < n_frames:  # the first 11 gaps lie below len(by_frame) + 11: never walk a huge range
+        missing = list(islice((frame for frame in range(n_frames) if frame not in by_frame), 11))
         shown = ", ".join(map(str, missing[:10])) + (", ..." if len(missing) > 10 else "")
-        raise DataError(folder, f"frame numbers must run 0..{max(by_frame)} without gaps; missing frame(s) {shown}")
+        raise DataError(folder, f"frame numbers must run 0..{n_frames - 1} without gaps; missing frame(s) {shown}")
     return [by_frame[frame] for frame in sorted(by_frame)]
 
 
@@ -391,8 +393,8 @@ def _read_label_stack(paths: list[Path], shape: tuple[int, ...] | None = None) -
     return np.stack(masks)
 
 
-def _read_image_stack(paths: list[Path], shape: tuple[int, int]) -> np.ndarray:
-    """(T, H, W) stack of 2D images, each of the masks' ``shape``."""
+def read_image_stack(paths: list[Path], shape: tuple[int, int]) -> np.ndarray:
+    """(T, H, W) stack of 2D raw images (e.g. ``Sequence.image_paths``), each of the masks' ``shape``."""
     images = []
     for path in paths:
         image = _read_tiff(path)
@@ -409,7 +411,7 @@ def _compute_detections(files: SequenceFiles) -> tuple[pd.DataFrame, tuple[int, 
     tracks = read_track_table(files.track_table)
     masks = _read_label_stack(files.masks)
     shape = masks.shape[1:]
-    images = _read_image_stack(files.images, shape) if files.images else None
+    images = read_image_stack(files.images, shape) if files.images else None
     if files.silver_truth:
         masks = merge_silver_truth(masks, _read_label_stack(files.silver_truth, shape))
     table = sequence_features(masks, images)

@@ -1,0 +1,102 @@
+"""Which nodes a person annotates (SPEC section 7): uncertainty, the three sampling strategies, and the
+pseudo-labels of the most certain nodes.
+
+An annotation is a node with all its GT outgoing links. Nodes are pooled over the sequences being
+annotated; one row of a pool is one node (sequence, node_id). Children are tuples of node ids.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from benchmark.data.sequence import Sequence
+from benchmark.errors import ConfigError
+
+STRATEGIES = ("confidence", "random", "optimal")
+POOL_COLUMNS = ["sequence", "node_id", "t", "y", "x", "uncertainty", "ilp_children", "gt_children"]
+
+
+def children_of(n_nodes: int, edges: np.ndarray) -> list[tuple[int, ...]]:
+    """Per node, the sorted tuple of its children in the (parent, child) ``edges``."""
+    children: list[list[int]] = [[] for _ in range(n_nodes)]
+    for parent, child in np.asarray(edges, dtype=np.int64).reshape(-1, 2):
+        children[parent].append(int(child))
+    return [tuple(sorted(c)) for c in children]
+
+
+def uncertainty(n_nodes: int, associations: pd.DataFrame, ilp_edges: np.ndarray) -> np.ndarray:
+    """|Σ_w Â(v→w) − #ILP children of v| per node, over the adjacent-frame associations of the table."""
+    mass = np.bincount(associations["parent"].to_numpy(np.int64), associations["weight"].to_numpy(), n_nodes)
+    degree = np.bincount(np.asarray(ilp_edges, dtype=np.int64).reshape(-1, 2)[:, 0], minlength=n_nodes)
+    return np.abs(mass - degree)
+
+
+def node_pool(sequence: Sequence, associations: pd.DataFrame, ilp_edges: np.ndarray) -> pd.DataFrame:
+    """Every node of ``sequence`` with its uncertainty, ILP children and GT children (POOL_COLUMNS)."""
+    detections = sequence.detections
+    n = len(detections)
+    return pd.DataFrame(
+        {
+            "sequence": sequence.name,
+            "node_id": detections["node_id"].to_numpy(),
+            "t": detections["t"].to_numpy(),
+            "y": detections["y"].to_numpy(),
+            "x": detections["x"].to_numpy(),
+            "uncertainty": uncertainty(n, associations, ilp_edges),
+            "ilp_children": children_of(n, ilp_edges),
+            "gt_children": children_of(n, sequence.gt_edges()),
+        },
+        columns=POOL_COLUMNS,
+    )
+
+
+def rank_annotations(pool: pd.DataFrame, strategy: str, rng: np.random.Generator) -> pd.DataFrame:
+    """The annotatable nodes (at least one GT child) in the order ``strategy`` would annotate them.
+
+    confidence: highest uncertainty first. random: a permutation drawn from ``rng``. optimal (an
+    oracle, decision): nodes whose ILP children differ from their GT children first, each group by
+    uncertainty. Ties keep (sequence, node_id) order. Adds the column ``rank`` (0 = first).
+    """
+    if strategy not in STRATEGIES:
+        raise ConfigError(f"parameter sampling={strategy!r}: must be one of {', '.join(STRATEGIES)}")
+    candidates = pool[pool["gt_children"].map(len) > 0].sort_values(["sequence", "node_id"], kind="stable")
+    if strategy == "random":
+        ranked = candidates.iloc[rng.permutation(len(candidates))]
+    elif strategy == "confidence":
+        ranked = candidates.sort_values("uncertainty", ascending=False, kind="stable")
+    else:
+        wrong = candidates["ilp_children"] != candidates["gt_children"]
+        ranked = candidates.assign(_right=~wrong).sort_values(
+            ["_right", "uncertainty"], ascending=[True, False], kind="stable"
+        ).drop(columns="_right")
+    return ranked.reset_index(drop=True).assign(rank=lambda frame: np.arange(len(frame)))
+
+
+def parse_k(text: str | int) -> int | None:
+    """The parameter k: a positive integer, or ``all`` (None)."""
+    if str(text).strip().lower() == "all":
+        return None
+    try:
+        k = int(text)
+    except ValueError:
+        raise ConfigError(f"parameter k={text!r}: must be a positive integer or 'all'") from None
+    if k < 1:
+        raise ConfigError(f"parameter k={text!r}: must be a positive integer or 'all'")
+    return k
+
+
+def choose_annotations(pool: pd.DataFrame, strategy: str, k: int | None, rng: np.random.Generator) -> pd.DataFrame:
+    """The first ``k`` nodes of the strategy's ranking (every annotatable node when ``k`` is None)."""
+    ranked = rank_annotations(pool, strategy, rng)
+    return ranked if k is None else ranked.head(k)
+
+
+def pseudo_labels(pool: pd.DataFrame, annotated: pd.DataFrame, fraction: float) -> pd.DataFrame:
+    """The ``fraction`` least uncertain nodes (of the pool, not annotated, not in their sequence's last
+    frame) with their ILP children as labels (an empty tuple says "no child")."""
+    last_frame = pool.groupby("sequence")["t"].transform("max")
+    taken = pd.MultiIndex.from_frame(annotated[["sequence", "node_id"]])
+    free = ~pd.MultiIndex.from_frame(pool[["sequence", "node_id"]]).isin(taken) & (pool["t"] < last_frame)
+    count = int(round(fraction * len(pool)))
+    return pool[free].sort_values("uncertainty", kind="stable").head(count).reset_index(drop=True)

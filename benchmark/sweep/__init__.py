@@ -1,0 +1,1 @@
+"""Sweeps: grid files and running them as child runs of one MLflow sweep run."""

@@ -1,0 +1,221 @@
+"""Running a grid: each run is an entry point in its own process, a child of one sweep run in MLflow.
+
+A sweep is identified by its grid hash (grid file contents): running the same grid again resumes the
+same sweep run, skips children that already FINISHED with the same config hash, marks children left
+RUNNING by a killed sweep as KILLED, and redoes failed or killed ones. A run starts once the run it
+needs (autoencoder, Attrackt) has finished; its run id is passed on, so artifacts are reused, never
+retrained. ``workers`` runs go at once, each in its own process with CPU threads shared out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from mlflow.entities import RunStatus
+from mlflow.tracking import MlflowClient
+from tqdm import tqdm
+
+from benchmark.errors import ConfigError
+from benchmark.mlflow_run import EXTRA_TAGS_ENV, PARENT_RUN_ENV, current_experiment_id
+from benchmark.sweep.grid import Grid, RunSpec, expand, load_grid
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
+#: The option that hands a needed run's id to the entry point.
+NEEDED_RUN_OPTION = {"autoencoder": "--autoencoder-run", "attrackt": "--attrackt-run"}
+
+
+@dataclass
+class Outcome:
+    """How one run of the grid ended: finished, skipped (finished before), failed or blocked."""
+
+    spec: RunSpec
+    status: str
+    run_id: str | None = None
+    seconds: float = 0.0
+    message: str = ""
+
+
+@dataclass
+class SweepResult:
+    """The sweep run's id and how each run of the grid ended (in grid order)."""
+
+    sweep_run_id: str
+    outcomes: list[Outcome]
+
+
+@dataclass(frozen=True)
+class SweepContext:
+    """What every child run needs to know about its sweep."""
+
+    parent_run_id: str
+    grid_hash: str
+    experiment_id: str
+    tracking_uri: str
+    threads_per_run: int
+
+
+def grid_hash(grid: Grid) -> str:
+    return hashlib.sha256(json.dumps(grid.model_dump(), sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def command(spec: RunSpec, needed_run_id: str | None) -> list[str]:
+    """The child process's argument list (no shell is involved)."""
+    overrides = " ".join(f"{key}={json.dumps(value)}" for key, value in spec.overrides.items())
+    args = [sys.executable, "-m", "benchmark.cli", spec.entry_point, "--dataset", spec.dataset,
+            "--profile", spec.profile, "--seed", str(spec.seed), "--overrides", overrides]
+    for option, value in (("--k", spec.k), ("--sampling", spec.sampling), ("--setup", spec.setup)):
+        if value is not None:
+            args += [option, value]
+    if spec.needs is not None:
+        args += [NEEDED_RUN_OPTION[spec.needs.entry_point], needed_run_id or ""]
+    return args
+
+
+def child_runs(client: MlflowClient, context: SweepContext, status: str | None = None) -> list:
+    """Runs of this sweep (tag grid_hash), optionally with one status."""
+    query = f"tags.grid_hash = '{context.grid_hash}' and tags.sweep_run = '{context.parent_run_id}'"
+    if status:
+        query += f" and attributes.status = '{status}'"
+    return client.search_runs([context.experiment_id], query, max_results=50_000)
+
+
+def execute(spec: RunSpec, config_hash: str, needed_run_id: str | None, context: SweepContext) -> Outcome:
+    """Run one entry point to completion in a child process and find the run it made."""
+    env = {key: value for key, value in os.environ.items() if key != "MLFLOW_RUN_ID"}
+    env.update(
+        {
+            "MLFLOW_TRACKING_URI": context.tracking_uri,
+            "MLFLOW_EXPERIMENT_ID": context.experiment_id,
+            PARENT_RUN_ENV: context.parent_run_id,
+            EXTRA_TAGS_ENV: json.dumps({"config_hash": config_hash, "grid_hash": context.grid_hash}),
+        }
+    )
+    env.pop("MLFLOW_EXPERIMENT_NAME", None)
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.setdefault(variable, str(context.threads_per_run))
+    start = time.perf_counter()
+    result = subprocess.run(command(spec, needed_run_id), cwd=PROJECT_ROOT, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    client = MlflowClient(context.tracking_uri)
+    query = f"tags.config_hash = '{config_hash}' and tags.sweep_run = '{context.parent_run_id}'"
+    runs = client.search_runs([context.experiment_id], query, order_by=["attributes.start_time DESC"], max_results=1)
+    run = runs[0] if runs else None
+    if result.returncode == 0 and run is not None and run.info.status == "FINISHED":
+        return Outcome(spec, "finished", run.info.run_id, seconds, _summary(run))
+    if run is not None and run.info.status == "RUNNING":  # the process died without closing its run
+        client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.FAILED))
+    lines = [line for line in (result.stderr or "").strip().splitlines() if line.strip()]
+    reason = lines[-1] if lines else f"exit status {result.returncode}"
+    return Outcome(spec, "failed", run.info.run_id if run else None, seconds, reason)
+
+
+def _summary(run) -> str:
+    aogm = run.data.metrics.get("AOGM")
+    return f"AOGM {aogm:.1f}" if aogm is not None else ""
+
+
+def open_sweep(grid_name: str, grid: Grid, workers: int) -> SweepContext:
+    """The sweep run of this grid (resumed when it exists, else created) and its child-run context.
+
+    Under ``mlflow run`` the run MLflow made becomes the sweep run, or points at the existing one
+    (tag ``sweep_run``). Children a killed sweep left RUNNING are marked KILLED.
+    """
+    experiment_id = current_experiment_id()
+    client = MlflowClient()
+    hashed = grid_hash(grid)
+    existing = client.search_runs(
+        [experiment_id], f"tags.entry_point = 'sweep' and tags.grid_hash = '{hashed}'",
+        order_by=["attributes.start_time ASC"], max_results=1,
+    )
+    launched_by_mlflow = os.environ.get("MLFLOW_RUN_ID")
+    if existing:
+        parent = existing[0].info.run_id
+        client.update_run(parent, status="RUNNING")
+        if launched_by_mlflow and launched_by_mlflow != parent:
+            client.set_tag(launched_by_mlflow, "sweep_run", parent)
+    else:
+        parent = launched_by_mlflow or client.create_run(experiment_id).info.run_id
+        tags = {"entry_point": "sweep", "grid": grid_name, "grid_hash": hashed, "profile": grid.profile,
+                "mlflow.runName": f"sweep-{Path(grid_name).stem}"}
+        for key, value in tags.items():
+            client.set_tag(parent, key, value)
+        client.log_param(parent, "grid", grid_name)
+        client.log_text(parent, json.dumps(grid.model_dump(), indent=2), "grid.json")
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    context = SweepContext(parent, hashed, experiment_id, mlflow.get_tracking_uri(), threads)
+    for run in child_runs(client, context, "RUNNING"):
+        client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.KILLED))
+    return context
+
+
+def run_sweep(grid_name: str, workers: int = 1, run: Callable[..., Outcome] = execute) -> SweepResult:
+    """Run every run of the grid ``grid_name`` (name or file) with ``workers`` at once; see the module doc."""
+    if workers < 1:
+        raise ConfigError(f"parameter workers={workers}: must be >= 1")
+    grid = load_grid(grid_name)
+    specs = expand(grid)
+    context = open_sweep(grid_name, grid, workers)
+    client = MlflowClient()
+    hashes = {spec: spec.config_hash() for spec in specs}
+    done = {run.data.tags["config_hash"]: run for run in child_runs(client, context, "FINISHED")}
+    outcomes: dict[RunSpec, Outcome] = {}
+    pending = list(specs)
+    progress = tqdm(total=len(specs), desc=f"sweep {Path(grid_name).stem}", unit="run", disable=None)
+
+    def report(outcome: Outcome) -> None:
+        outcomes[outcome.spec] = outcome
+        progress.update()
+        detail = f": {outcome.message}" if outcome.message else ""
+        progress.write(f"[{len(outcomes)}/{len(specs)}] {outcome.status:8} {outcome.spec.name} "
+                       f"({outcome.seconds:.0f} s){detail}")
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        running: dict[Future, RunSpec] = {}
+        while pending or running:
+            for spec in list(pending):
+                need = spec.needs
+                if need is not None and need not in outcomes:
+                    continue
+                pending.remove(spec)
+                if need is not None and outcomes[need].status not in ("finished", "skipped"):
+                    report(Outcome(spec, "blocked", message=f"needs {need.name}, which {outcomes[need].status}"))
+                elif hashes[spec] in done:
+                    before = done[hashes[spec]]
+                    report(Outcome(spec, "skipped", before.info.run_id, message=f"finished before; {_summary(before)}"))
+                else:
+                    needed_id = outcomes[need].run_id if need is not None else None
+                    running[pool.submit(run, spec, hashes[spec], needed_id, context)] = spec
+            if running:
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    running.pop(future)
+                    report(future.result())
+    progress.close()
+    close_sweep(client, context, list(outcomes.values()))
+    return SweepResult(context.parent_run_id, [outcomes[spec] for spec in specs])
+
+
+def close_sweep(client: MlflowClient, context: SweepContext, outcomes: list[Outcome]) -> None:
+    """Log the table of outcomes and their counts on the sweep run and end it (FAILED if any run failed)."""
+    table = pd.DataFrame(
+        [{"run": o.spec.name, "entry_point": o.spec.entry_point, "dataset": o.spec.dataset, "seed": o.spec.seed,
+          "k": o.spec.k, "sampling": o.spec.sampling, "setup": o.spec.setup, "status": o.status,
+          "run_id": o.run_id, "seconds": round(o.seconds, 1), "message": o.message} for o in outcomes]
+    )
+    client.log_text(context.parent_run_id, table.to_csv(index=False), "sweep_runs.csv")
+    counts = table["status"].value_counts()
+    for status in ("finished", "skipped", "failed", "blocked"):
+        client.log_metric(context.parent_run_id, f"runs_{status}", float(counts.get(status, 0)))
+    ok = not ({"failed", "blocked"} & set(table["status"]))
+    client.set_terminated(context.parent_run_id, "FINISHED" if ok else "FAILED")

@@ -1,0 +1,60 @@
+"""The main job end to end on a smoke grid: every entry point of the dependency chain runs as a child
+of one sweep run, artifacts are reused, and the report is built from exactly those runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from benchmark.cli import main
+
+
+@pytest.fixture
+def smoke_grid(tracking, tmp_path) -> Path:
+    grid = yaml.safe_load((Path(__file__).parent.parent / "benchmark" / "grids" / "smoke.yaml").read_text())
+    grid["methods"] = ["position", "supervised", "autoencoder", "attrackt"]
+    grid["overrides"] = {"data.data_dir": tracking["data.data_dir"]}
+    path = tmp_path / "grid.yaml"
+    path.write_text(yaml.safe_dump(grid))
+    return path
+
+
+def test_main_job_runs_the_grid_and_reports_it(smoke_grid, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["main", "--grid", str(smoke_grid), "--workers", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert "Report: reports/index.html" in printed and "mlflow ui" in printed and "127.0.0.1" in printed
+
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name("tests").experiment_id
+    [sweep] = client.search_runs([experiment], "tags.entry_point = 'sweep'")
+    assert sweep.info.status == "FINISHED"
+    children = client.search_runs([experiment], f"tags.sweep_run = '{sweep.info.run_id}'")
+    by_method = {run.data.tags["method"]: run for run in children}
+    assert sorted(by_method) == ["attrackt", "autoencoder", "finetune", "position", "scratch", "supervised"]
+    assert all(run.info.status == "FINISHED" for run in children) and len(children) == 6
+    # artifacts are reused along the chain, not retrained
+    assert by_method["attrackt"].data.params["autoencoder_run"] == by_method["autoencoder"].info.run_id
+    for method in ("finetune", "scratch"):
+        assert by_method[method].data.params["attrackt_run"] == by_method["attrackt"].info.run_id
+        assert by_method[method].data.tags["k"] == "10" and by_method[method].data.tags["setup"] == "interpolation"
+
+    reports = tmp_path / "reports"
+    table1 = (reports / "tables").glob("table1*.md")
+    text = "\n".join(path.read_text() for path in table1)
+    for method, label in (("position", "Position only"), ("attrackt", "Attrackt"), ("supervised", "Sup. Assoc.")):
+        assert label in text
+        assert f"{by_method[method].data.metrics['AOGM']:.1f}" in text
+    for figure in ("figure2", "figure3"):
+        assert (reports / "figures" / f"{figure}.png").stat().st_size > 0
+    used = pd.read_csv(reports / "runs.csv")
+    assert sorted(used["run_id"]) == sorted(run.info.run_id for run in children)
+    logged = {f.path for f in client.list_artifacts(sweep.info.run_id, "report")}
+    assert "report/index.html" in logged
+
+    assert main(["main", "--grid", str(smoke_grid)]) == 0  # again: everything is skipped
+    assert capsys.readouterr().out.count("skipped") >= 6
