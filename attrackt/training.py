@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import mlflow
 import numpy as np
 import torch
 from pydantic import BaseModel
@@ -110,6 +109,15 @@ class Checkpointable:
         return cls.from_checkpoint(load_checkpoint(path, device)).to(device)
 
 
+def log_to_active_run(metrics: dict[str, float], step: int) -> None:
+    """Log ``metrics`` at ``step`` to the active MLflow run, if there is one. (MLflow is imported here,
+    not at module level, so the models and the loop work without it, e.g. on a bare GPU machine.)"""
+    import mlflow
+
+    if mlflow.active_run() is not None:
+        mlflow.log_metrics(metrics, step=step)
+
+
 @dataclass
 class TrainingResult:
     """Where a training run ended: checkpoints and the loss history (one row per logged step)."""
@@ -136,17 +144,17 @@ def train_loop(
     log_every: int = 10,
     name: str = "train",
     max_grad_norm: float | None = 1.0,
+    log_metrics: Callable[[dict[str, float], int], None] | None = log_to_active_run,
 ) -> TrainingResult:
     """Run ``iterations`` optimisation steps of ``losses(next(batches))["loss"]``.
 
-    Every ``log_every`` steps the mean of each loss since the last log is recorded and, inside an
-    active MLflow run, logged as ``<name>/<loss>`` with the step. Every ``val_every`` steps and at the
+    Every ``log_every`` steps the mean of each loss since the last log is recorded and handed to
+    ``log_metrics`` as ``<name>/<loss>`` with the step (default: the active MLflow run, if any). Every ``val_every`` steps and at the
     end, ``validate()`` (lower is better; the model is in eval mode and gradients are off) is logged
     as ``<name>/val_loss`` and the best model is saved as ``best.pt``; without ``validate`` the best
     checkpoint is the last. ``checkpoint(step)`` builds the dict that is saved. Non-finite losses stop
     training with an error rather than writing a corrupt model.
     """
-    log_to_mlflow = mlflow.active_run() is not None
     last_path, best_path = Path(checkpoint_dir) / "last.pt", Path(checkpoint_dir) / "best.pt"
     best_value, best_step = math.inf, 0
     sums: dict[str, float] = {}
@@ -160,8 +168,8 @@ def train_loop(
             value = float(validate())
         model.train()
         history.append({"step": step, "val_loss": value})
-        if log_to_mlflow:
-            mlflow.log_metric(f"{name}/val_loss", value, step=step)
+        if log_metrics is not None:
+            log_metrics({f"{name}/val_loss": value}, step)
         if value < best_value:
             best_value, best_step = value, step
             save_checkpoint(best_path, checkpoint(step))
@@ -186,8 +194,8 @@ def train_loop(
             means = {key: total / steps_since_log for key, total in sums.items()}
             means["learning_rate"] = scheduler.get_last_lr()[0]
             history.append({"step": step, **means})
-            if log_to_mlflow:
-                mlflow.log_metrics({f"{name}/{key}": value for key, value in means.items()}, step=step)
+            if log_metrics is not None:
+                log_metrics({f"{name}/{key}": value for key, value in means.items()}, step)
             progress.set_postfix(loss=f"{means['loss']:.4f}")
             sums, steps_since_log = {}, 0
         if validate is not None and (step % val_every == 0 or step == iterations):
