@@ -1,11 +1,13 @@
 """The Re-ID appearance embedding (SPEC section 6, **decision**: the paper's Re-ID network has no public code).
 
-A patch encoder (the autoencoder's convolutional encoder, then global average pooling) maps a patch
-to an ``embedding_dim`` vector h. It is trained without labels, SimCLR-style: two random
-augmentations of the same patch form a positive pair, every other patch of the batch a negative;
-the NT-Xent loss is taken on a projection head's output z = g(h). The embedding used for linking
-is h scaled to unit length (**decision**: contrastive features are compared by direction, so the
-Euclidean distance of unit vectors, a monotone function of the cosine distance, is the ILP's d2).
+The autoencoder's convolutional encoder maps a patch to its flattened latent h (``embedding_dim``
+= 64 values; the flattened 4 x 4 map keeps where in the patch a feature is: global average pooling
+instead separated GT from other candidate edges much worse on synth-bacteria, AUC 0.75 vs 0.95).
+It is trained without labels, SimCLR-style: two random augmentations of the same patch form a
+positive pair, every other patch of the batch a negative; the NT-Xent loss is taken on a projection
+head's output z = g(h). The embedding used for linking is h scaled to unit length (**decision**:
+contrastive features are compared by direction, so the Euclidean distance of unit vectors, a
+monotone function of the cosine distance, is the ILP's d2).
 """
 
 from __future__ import annotations
@@ -24,14 +26,14 @@ from benchmark.config import ReidConfig
 
 
 class ReidNetwork(Checkpointable, nn.Module):
-    """Patch encoder with global average pooling (``embed``) and a projection head for the loss (``project``)."""
+    """Patch encoder (``embed``) and a projection head for the loss (``project``)."""
 
     config_type = ReidConfig
 
     def __init__(self, config: ReidConfig):
         super().__init__()
         self.config = config
-        self.encoder = Encoder(config, config.embedding_dim)
+        self.encoder = Encoder(config, config.latent_channels)
         self.head = nn.Sequential(
             nn.Linear(config.embedding_dim, config.embedding_dim),
             nn.ReLU(),
@@ -39,8 +41,8 @@ class ReidNetwork(Checkpointable, nn.Module):
         )
 
     def features(self, patches: torch.Tensor) -> torch.Tensor:
-        """h: (B, embedding_dim) pooled encoder output of (B, 1, S, S) patches."""
-        return self.encoder(patches).mean(dim=(2, 3))
+        """h: (B, embedding_dim) flattened encoder output of (B, 1, S, S) patches."""
+        return self.encoder(patches).flatten(1)
 
     def embed(self, patches: torch.Tensor) -> torch.Tensor:
         """The linking embedding: h scaled to unit length, (B, embedding_dim)."""

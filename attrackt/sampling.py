@@ -78,7 +78,7 @@ def parse_k(text: str | int) -> int | None:
     if str(text).strip().lower() == "all":
         return None
     try:
-        k = int(text)
+        k = int(str(text))  # not int(text): no float truncated, no bool, None, list or inf let through
     except ValueError:
         raise ConfigError(f"parameter k={text!r}: must be a positive integer or 'all'") from None
     if k < 1:

@@ -17,6 +17,8 @@ model and only the model differs. In one run it measures:
 - the achieved FLOP/s of one of our training steps (FLOPs counted with FlopCounterMode) as a
   fraction of a 4096×4096 float32 matmul's FLOP/s measured in the same run.
 
+On the CPU, sizes and repeats are cut down and torch runs 1 thread unless ``--threads`` says otherwise.
+
 Usage: .venv-bench/bin/python bench/bench_backbone.py [--device cpu|cuda] [--quick-only] [--threads N]
        [--out bench/results]
 """
@@ -25,12 +27,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +52,6 @@ from benchmark.config import ModelConfig, load_config  # noqa: E402
 from benchmark.data.sequence import FEATURE_COLUMNS  # noqa: E402
 from benchmark.entry_points import load_dataset  # noqa: E402
 from trackastra.model import TrackingTransformer  # noqa: E402
-
 
 
 def _cpu_sdpa_flops(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
@@ -147,9 +150,9 @@ def real_batch(tokens: SequenceTokens, window: int, size: int) -> Batch:
 
 
 def dense_batch(tokens: SequenceTokens, window: int, size: int, n_tokens: int, rng: np.random.Generator) -> Batch:
-    """``size`` synthetic windows of exactly ``n_tokens`` tokens: frames spread evenly over the window,
-    positions uniform over a square of the density of the real data (so about as many tokens lie within
-    the spatial cutoff of each other), shallow features resampled from the real sequence's rows."""
+    """``size`` synthetic windows of exactly ``n_tokens`` tokens: uniform random frames of the window,
+    positions uniform over a square as densely populated as the real sequence's field of view, shallow
+    features resampled from the real sequence's rows."""
     tokens_per_window = len(tokens.t) * window / tokens.n_frames
     side = float(np.sqrt(np.prod(np.ptp(tokens.yx, axis=0)) * n_tokens / tokens_per_window))
     coordinates = np.empty((size, n_tokens, 3), np.float32)
@@ -182,7 +185,9 @@ def step_flops(model: nn.Module, optimizer: torch.optim.Optimizer, batch: Batch,
     return counter.get_total_flops()
 
 
-def interleaved_median(functions: list[Callable[[], None]], device: torch.device, repeats: int, warmup: int) -> list[float]:
+def interleaved_median(
+    functions: list[Callable[[], object]], device: torch.device, repeats: int, warmup: int
+) -> list[float]:
     """Median seconds of each function, run in turn ``repeats`` times after ``warmup`` untimed rounds."""
     for _ in range(warmup):
         for f in functions:
@@ -223,10 +228,9 @@ def bench_training(
         target = target.float().to(device)
         for model in models.values():
             model.train()
-        steps = [
-            (lambda m=m, o=o: training_step(m, o, batch, target)) for m, o in zip(models.values(), optimizers.values())
-        ]
-        flops = [step_flops(m, o, batch, target) for m, o in zip(models.values(), optimizers.values())]  # warm-up
+        pairs = list(zip(models.values(), optimizers.values()))
+        flops = [step_flops(m, o, batch, target) for m, o in pairs]  # also the first warm-up step
+        steps = [partial(training_step, m, o, batch, target) for m, o in pairs]
         seconds = interleaved_median(steps, device, plan.repeats, plan.warmup)
         row = {"batch": label, "windows": size, "tokens": n_tokens, "valid_tokens": int(batch.valid.sum())}
         for name, s, f in zip(models, seconds, flops):
@@ -259,20 +263,15 @@ def bench_inference(
         node_ids = np.arange(len(sequence.t))
         n_windows = len(sequence.window_starts(config.window))
         row = {"tta": tta, "frames": sequence.n_frames, "windows": n_windows, "forwards": n_windows * (8 if tta else 1)}
-        timed = {name: Timed(m, device) for name, m in models.items()}
-
-        def run(name: str, tta: bool = tta, sequence: SequenceTokens = sequence, node_ids: np.ndarray = node_ids) -> None:
-            predict_associations(
-                timed[name], sequence, node_ids, window=config.window, min_association=0.01, tta=tta, device=device
-            )
-
-        warm = truncated(sequence, config.window + 1)
-        for model in timed.values():
-            predict_associations(model, warm, node_ids, window=config.window, min_association=0.01, tta=tta, device=device)
+        timed = [Timed(m, device) for m in models.values()]
+        options = dict(window=config.window, min_association=0.01, tta=tta, device=device)
+        for model in timed:  # warm-up on the first two windows
+            predict_associations(model, truncated(sequence, config.window + 1), node_ids, **options)
             model.seconds = 0.0
-        seconds = interleaved_median([lambda n=n: run(n) for n in models], device, plan.inference_repeats, warmup=0)
-        for name, s in zip(models, seconds):
-            row[name] = {"total_s": s, "forward_s": timed[name].seconds / plan.inference_repeats}
+        runs = [partial(predict_associations, model, sequence, node_ids, **options) for model in timed]
+        seconds = interleaved_median(runs, device, plan.inference_repeats, warmup=0)
+        for name, s, model in zip(models, seconds, timed):
+            row[name] = {"total_s": s, "forward_s": model.seconds / plan.inference_repeats}
         row["ratio"] = seconds[1] / seconds[0]
         rows.append(row)
         print(f"  inference tta={tta}: ours {seconds[0]:.2f} s, trackastra {seconds[1]:.2f} s", flush=True)
@@ -289,28 +288,33 @@ def print_tables(results: dict) -> None:
               f"trackastra {params['trackastra']:,}")
         print("training (forward + backward + AdamW), median step")
         header = f"{'batch':<10} {'B x N':>10} {'ours s':>8} {'theirs s':>9} {'ours win/s':>11} {'theirs win/s':>13} "
-        header += f"{'ours tok/s':>11} {'theirs tok/s':>13} {'ours/theirs':>12} {'ours GFLOP/s':>13} {'of matmul':>10}"
+        header += f"{'ours tok/s':>11} {'theirs tok/s':>13} {'ours/theirs':>12} {'GFLOP/step':>11} "
+        header += f"{'ours GFLOP/s':>13} {'of matmul':>10}"
         print(header)
         for row in profile["training"]:
             ours, theirs = row["ours"], row["trackastra"]
             gflops = ours["flops"] / ours["step_s"] / 1e9
+            same = "" if ours["flops"] == theirs["flops"] else f" (theirs {theirs['flops'] / 1e9:.1f})"
             print(
                 f"{row['batch']:<10} {row['windows']:>4} x {row['tokens']:<4} {ours['step_s']:>8.3f} "
                 f"{theirs['step_s']:>9.3f} {ours['windows_per_s']:>11.2f} {theirs['windows_per_s']:>13.2f} "
                 f"{ours['tokens_per_s']:>11.0f} {theirs['tokens_per_s']:>13.0f} {row['ratio']:>11.2f}x "
-                f"{gflops:>13.1f} {gflops / results['matmul_gflops']:>9.1%}"
+                f"{ours['flops'] / 1e9:>11.1f} {gflops:>13.1f} {gflops / results['matmul_gflops']:>9.1%}{same}"
             )
-        print(f"inference, sequence {SEQUENCE} (predict_associations; forward = the model's own time)")
-        print(f"{'tta':<5} {'frames':>6} {'forwards':>9} {'ours s':>8} {'(fwd)':>7} {'theirs s':>9} {'(fwd)':>7} {'ours/theirs':>12}")
+        print(f"inference, sequence {SEQUENCE} (predict_associations; fwd = the model's own time)")
+        header = f"{'tta':<5} {'frames':>6} {'forwards':>9} {'ours s':>8} {'(fwd)':>7} {'theirs s':>9} {'(fwd)':>7} "
+        print(header + f"{'ours/theirs':>12}")
         for row in profile["inference"]:
             ours, theirs = row["ours"], row["trackastra"]
             print(
                 f"{'on' if row['tta'] else 'off':<5} {row['frames']:>6} {row['forwards']:>9} {ours['total_s']:>8.2f} "
-                f"{ours['forward_s']:>7.2f} {theirs['total_s']:>9.2f} {theirs['forward_s']:>7.2f} {row['ratio']:>11.2f}x"
+                f"{ours['forward_s']:>7.2f} {theirs['total_s']:>9.2f} {theirs['forward_s']:>7.2f} "
+                f"{row['ratio']:>11.2f}x"
             )
         if profile["note"]:
             print(f"note: {profile['note']}")
-    print("\nratio ours/theirs = Trackastra's time / ours (> 1: ours is faster)")
+    print("\nratio ours/theirs = Trackastra's time / ours (> 1: ours is faster); tok/s counts padded tokens (B x N);")
+    print("GFLOP/step counted with FlopCounterMode (matmuls and attention), the same for both models unless shown")
 
 
 def main() -> None:
@@ -318,18 +322,26 @@ def main() -> None:
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--quick-only", action="store_true", help="only the quick profile's model")
     parser.add_argument("--data-dir", default="/tmp/bench-data", help="where the synthetic dataset is cached")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (default: 1 with --device cpu, where the cores are shared with other jobs and "
+        "threads waiting for a busy core make timings erratic; torch's default with --device cuda)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args()
     device = torch.device(args.device)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    threads = args.threads or (1 if device.type == "cpu" else None)
+    if threads:
+        torch.set_num_threads(threads)
 
     dataset = load_dataset("synth-hela", load_config("quick", {"data.data_dir": args.data_dir}))
     tokens = SequenceTokens.from_sequence(dataset.sequences[SEQUENCE])
+    cpu = f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
     results: dict = {
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({platform.processor() or platform.machine()})",
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu,
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "matmul_gflops": matmul_flops_per_second(device) / 1e9,
@@ -342,16 +354,18 @@ def main() -> None:
         rng = np.random.default_rng(args.seed)
         batches = {"synth-hela": real_batch(tokens, config.window, plan.real_batch)}
         batches |= {f"dense-{n}": dense_batch(tokens, config.window, b, n, rng) for b, n in plan.dense}
-        note = (f"median of {plan.repeats} timed steps after {plan.warmup + 1} warm-up (the first counts FLOPs); "
-                f"inference: median of {plan.inference_repeats} run(s) after a 2-window warm-up")
+        note = (
+            f"median of {plan.repeats} timed steps after {plan.warmup + 1} warm-up (the first counts FLOPs); "
+            f"inference: median of {plan.inference_repeats} run(s) after a 2-window warm-up"
+        )
         if plan.tta_frames:
             note += f"; TTA inference on the first {plan.tta_frames} frames only"
         if device.type == "cpu":
             note += "; batch sizes and repeats cut down for the CPU"
         results["profiles"].append({
             "profile": plan.profile,
-            "config": f"d_model {config.d_model}, {config.n_heads} heads, {config.encoder_layers}+{config.decoder_layers} "
-                      f"layers, dropout {config.dropout}, window {config.window}",
+            "config": f"d_model {config.d_model}, {config.n_heads} heads, "
+            f"{config.encoder_layers}+{config.decoder_layers} layers, dropout {config.dropout}, window {config.window}",
             "parameters": {name: sum(p.numel() for p in m.parameters()) for name, m in models.items()},
             "training": bench_training(models, batches, plan, device),
             "inference": bench_inference(models, tokens, plan, config, device),

@@ -233,7 +233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BenchmarkError as error:
         message = f"{type(error).__name__}: {error}"
         _mark_mlflow_run_failed(message)
-        print(f"error: {message}", file=sys.stderr)
+        print(f"error: {' '.join(message.split())}", file=sys.stderr)  # one line, whatever a library wrote
         return 2
     return 0
 

@@ -117,8 +117,9 @@ class PatchNetConfig(_Section):
     """A convolutional network on square detection patches (SPEC sections 5, 6) and its optimisation.
 
     Levels run at patch_size, patch_size/2, ... (a 2x downsampling between levels), each with
-    ``res_blocks`` residual blocks of base_width * multiplier channels (GroupNorm, SiLU). Training:
-    Adam, learning rate decayed as lr * (1 - step / iterations) ** poly_power.
+    ``res_blocks`` residual blocks of base_width * multiplier channels (GroupNorm, SiLU); the encoder
+    ends in a latent_channels x latent_size^2 latent whose flattening is the embedding (4 x 4 x 4 = 64
+    with the defaults). Training: Adam, learning rate decayed as lr * (1 - step / iterations) ** poly_power.
     """
 
     patch_size: int = Field(64, ge=8, description="side (px) of the square patch centred on a detection")
@@ -129,6 +130,7 @@ class PatchNetConfig(_Section):
         16, ge=1, description="side (px) of the levels with self-attention (also the middle block); None: none"
     )
     groups: int = Field(16, ge=1, description="GroupNorm groups (must divide every level's channels)")
+    latent_channels: int = Field(4, ge=1)
     iterations: int = Field(100_000, ge=1)
     batch_size: int = Field(8, ge=2)
     learning_rate: float = Field(5e-5, gt=0)
@@ -139,6 +141,10 @@ class PatchNetConfig(_Section):
     def latent_size(self) -> int:
         """Side of the deepest level: patch_size / 2 ** (levels - 1)."""
         return self.patch_size >> (len(self.multipliers) - 1)
+
+    @property
+    def embedding_dim(self) -> int:
+        return self.latent_channels * self.latent_size**2
 
     @model_validator(mode="after")
     def _check_shapes(self) -> "PatchNetConfig":
@@ -154,27 +160,18 @@ class PatchNetConfig(_Section):
 
 
 class AutoencoderConfig(PatchNetConfig):
-    """The appearance autoencoder (SPEC section 5): encoder to a latent_channels x latent_size^2 latent,
-    flattened into the embedding (4 x 4 x 4 = 64 with the defaults), mirrored decoder, per-pixel MSE."""
-
-    latent_channels: int = Field(4, ge=1)
-
-    @property
-    def embedding_dim(self) -> int:
-        return self.latent_channels * self.latent_size**2
+    """The appearance autoencoder (SPEC section 5): the patch encoder, a mirrored decoder, per-pixel MSE."""
 
 
 class ReidConfig(PatchNetConfig):
-    """The Re-ID embedding (SPEC section 6 decision): the patch encoder with ``embedding_dim`` output
-    channels, then global average pooling; trained with NT-Xent on two augmentations of each patch
-    through a projection head.
+    """The Re-ID embedding (SPEC section 6 decision): the patch encoder, trained with NT-Xent on two
+    augmentations of each patch through a projection head.
 
     Augmentations (each drawn per patch): a random rotation by k * 90 degrees and flip (when
     ``symmetries``), an integer shift of up to ``max_shift`` px, contrast x U(1 - contrast, 1 + contrast),
     brightness + U(-brightness, brightness), Gaussian noise of sd ``noise`` (intensities are in [0, 1]).
     """
 
-    embedding_dim: int = Field(64, ge=1)
     projection_dim: int = Field(64, ge=1, description="output of the projection head the loss sees")
     temperature: float = Field(0.1, gt=0, description="NT-Xent temperature")
     symmetries: bool = Field(True, description="augment by random rotations by k * 90 degrees and flips")
@@ -211,7 +208,11 @@ def parse_override(text: str) -> tuple[str, Any]:
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"override {text!r}: expected KEY=VALUE, e.g. linking.time_limit_s=60")
-    return key.strip(), yaml.safe_load(value) if value.strip() else None
+    try:
+        return key.strip(), yaml.safe_load(value) if value.strip() else None
+    except (yaml.YAMLError, ValueError) as error:  # ValueError: an impossible date such as 2001-13-01
+        problem = getattr(error, "problem", None) or error
+        raise ConfigError(f"override {text!r}: the value is not valid YAML ({problem})") from None
 
 
 def _set_dotted(tree: dict[str, Any], key: str, value: Any) -> None:

@@ -195,6 +195,7 @@ TABLE_ERRORS = {
     "cycle": (["1 0 1 2", "2 2 3 1", *TRACK_LINES[2:]], 1, "labels 1, 2 form a cycle"),
     "begin disagrees with masks": ([*TRACK_LINES[:4], "5 0 2 0"], 5, "frames 1..2"),
     "label absent from masks": ([*TRACK_LINES, "", "6 0 0 0"], 7, "appears in no mask"),
+    "value beyond int64": ([*TRACK_LINES[:4], "5 1 2 99999999999999999999"], 5, "value above"),  # was an OverflowError
 }
 
 
@@ -227,6 +228,16 @@ def resized_image(tiny: TinyCTC) -> None:
 
 def resized_mask(tiny: TinyCTC) -> None:
     tifffile.imwrite(tiny.tra / "man_track003.tif", tiny.masks[3, :, :30])
+
+
+def nan_in_image(tiny: TinyCTC) -> None:
+    image = tiny.images[1].astype(np.float32)
+    image[0, 0] = np.nan  # used to make every detection's intensity NaN
+    tifffile.imwrite(tiny.root / "01" / "t001.tif", image)
+
+
+def huge_frame_number(tiny: TinyCTC) -> None:
+    (tiny.tra / "man_track99999999999.tif").write_bytes(b"")  # listing the gaps used to exhaust memory
 
 
 def image_removed(tiny: TinyCTC) -> None:
@@ -266,6 +277,8 @@ FILE_ERRORS = {
     "no masks": (no_masks, "01_GT/TRA", "no man_trackTTT.tif masks"),
     "no labels": (no_labels, "01_GT/TRA", "no labelled cell"),
     "frame gap": (frame_gap, "01_GT/TRA", "missing frame"),
+    "huge frame number": (huge_frame_number, "01_GT/TRA", r"missing frame\(s\) 4, 5, .*, 13, \.\.\."),
+    "NaN in image": (nan_in_image, "01/t001.tif", "NaN or infinite"),
     "no man_track.txt": (no_track_table, "01_GT/TRA/man_track.txt", "missing"),
 }
 
@@ -357,6 +370,10 @@ POINT_ERRORS = {
     "duplicate id": (f"{HEADER}\n0,1,1,1,-1\n1,1,1,2,1\n1,2,2,2,1\n", 4, "id 2 is used twice"),
     "unknown parent": (f"{HEADER}\n0,1,1,1,-1\n\n1,1,1,2,5\n", 4, "parent_id 5"),  # blank lines count
     "parent not earlier": (f"{HEADER}\n1,1,1,1,-1\n1,1,1,2,1\n", 3, "not in an earlier frame"),
+    # rows with more fields than the header: pandas took the first row's extra ones for an index
+    "trailing comma": (f"{HEADER}\n0,1,1,1,-1,\n1,2,2,2,1,\n", 2, "6 fields but the header has 5"),
+    "extra field": (f"{HEADER}\n0,1,1,1,-1\n\n1,2,2,2,1,7\n", 4, "6 fields but the header has 5"),
+    "beyond int64": (f"{HEADER}\n0,1,1,1,-1\n1e300,1,1,2,1\n", 3, "t must be an integer"),  # was wrapped around
 }
 
 
@@ -469,6 +486,22 @@ def test_folder_with_description_uses_its_split(tiny_ctc: TinyCTC, tmp_path):
     description.write_text("split: {train: [01], test: ['02']}\n")
     with pytest.raises(DataError, match="quoted strings"):
         resolve_dataset(str(tiny_ctc.root), data_dir=tmp_path)
+
+
+BAD_DESCRIPTIONS = {
+    "not UTF-8": (b"\xffsplit: {}\n", None, "can't decode"),  # was a UnicodeDecodeError
+    "impossible date": (b"split: {train: ['01'], test: [2001-13-01]}\n", None, "month must be in 1..12"),  # ValueError
+    "YAML syntax": (b"name: tiny\nsplit: {train: ['01']\n", 3, "expected ',' or '}'"),  # now with a line
+}
+
+
+@pytest.mark.parametrize("text, line, message", BAD_DESCRIPTIONS.values(), ids=BAD_DESCRIPTIONS.keys())
+def test_unreadable_dataset_descriptions(tiny_ctc: TinyCTC, tmp_path, text, line, message):
+    description = tiny_ctc.root / "dataset.yaml"
+    description.write_bytes(text)
+    with pytest.raises(DataError, match=message) as caught:
+        resolve_dataset(str(tiny_ctc.root), data_dir=tmp_path)
+    assert (caught.value.path, caught.value.line) == (description, line)
 
 
 def test_point_csv_dataset(tmp_path):

@@ -95,6 +95,7 @@ def test_geometric_augmentation_is_an_exact_symmetry_of_the_square(patches):
     matches = torch.stack([(views == s).flatten(1).all(dim=1) for s in symmetries])  # (8, B)
     assert matches.any(dim=0).all()
     assert (matches.sum(dim=1) > 0).sum() >= 4  # several different symmetries were drawn
+    assert torch.equal(augment(batch, config.model_copy(update={"symmetries": False})), batch)
 
 
 def test_autoencoder_run_logs_embeddings_that_later_runs_reuse(tracking, tmp_path):

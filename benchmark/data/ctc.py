@@ -41,6 +41,7 @@ _IMAGE_FILE = re.compile(r"t(\d+)\.tiff?")
 _MASK_FILE = re.compile(r"man_track(\d+)\.tiff?")
 _SILVER_FILE = re.compile(r"man_seg(\d+)\.tiff?")
 _MAX_CTC_LABEL = np.iinfo(np.uint16).max
+_MAX_INT64 = np.iinfo(np.int64).max
 
 
 # --------------------------------------------------------------------------------------------------
@@ -254,9 +255,9 @@ def read_track_table(path: Path) -> pd.DataFrame:
     """Parse and validate a CTC track file (man_track.txt / res_track.txt).
 
     Returns TRACK_COLUMNS plus ``line`` (1-based line number), in file order. Raises DataError naming
-    the file and line for: a line without exactly 4 fields, non-integer or negative values, label 0,
-    begin > end, a duplicate label, an unknown parent, a cycle of parents, or a parent that does not
-    end before its child begins. Blank lines are skipped.
+    the file and line for: a line without exactly 4 fields, non-integer, negative or too large (beyond
+    int64) values, label 0, begin > end, a duplicate label, an unknown parent, a cycle of parents, or a
+    parent that does not end before its child begins. Blank lines are skipped.
     """
     path = Path(path)
     try:
@@ -276,6 +277,8 @@ def read_track_table(path: Path) -> pd.DataFrame:
             raise DataError(path, f"non-integer value in {line.strip()!r}", number) from None
         if min(label, begin, end, parent) < 0:
             raise DataError(path, f"negative value in {line.strip()!r}", number)
+        if max(label, begin, end, parent) > _MAX_INT64:
+            raise DataError(path, f"value above {_MAX_INT64} in {line.strip()!r}", number)
         if label == 0:
             raise DataError(path, "label 0 is the background and cannot be a track", number)
         if begin > end:
@@ -402,6 +405,8 @@ def read_image_stack(paths: list[Path], shape: tuple[int, int]) -> np.ndarray:
             raise DataError(path, f"image of shape {image.shape} but the masks are {shape}")
         if not (np.issubdtype(image.dtype, np.integer) or np.issubdtype(image.dtype, np.floating)):
             raise DataError(path, f"an image needs a numeric dtype, not {image.dtype}")
+        if not np.isfinite(image).all():  # would make every detection's intensity NaN
+            raise DataError(path, "the image has NaN or infinite pixel values")
         images.append(image)
     return np.stack(images)
 

@@ -138,8 +138,10 @@ def _read_dataset_file(
     """
     try:
         description = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as error:
-        raise DataError(path, f"cannot read the dataset description ({error})") from None
+    except (OSError, ValueError, yaml.YAMLError) as error:  # ValueError: not UTF-8, or an impossible date
+        mark = getattr(error, "problem_mark", None)  # where YAML syntax errors are
+        problem = getattr(error, "problem", None) or error
+        raise DataError(path, f"cannot read the dataset description ({problem})", mark and mark.line + 1) from None
     if not isinstance(description, dict) or not isinstance(description.get("split"), dict):
         raise DataError(path, "needs a mapping 'split' with lists 'train', 'test' (and optionally 'val')")
     parts = {}

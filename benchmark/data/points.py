@@ -15,6 +15,7 @@ error messages give CSV line numbers (the header is line 1).
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import numpy as np
@@ -58,8 +59,9 @@ def read_points_csv(path: Path) -> dict[str, Sequence]:
 def _read_table(path: Path) -> pd.DataFrame:
     """The CSV with checked column types and a ``line`` column (CSV line number), blank lines dropped."""
     try:
+        _check_field_counts(path)
         table = pd.read_csv(path, skip_blank_lines=False, dtype={SEQUENCE_COLUMN: str})
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+    except (OSError, UnicodeDecodeError, csv.Error, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
         raise DataError(path, f"cannot read the CSV ({error})") from None
     missing = [name for name in REQUIRED_COLUMNS if name not in table.columns]
     if missing:
@@ -77,10 +79,22 @@ def _read_table(path: Path) -> pd.DataFrame:
         table[column] = values
     for column in _INTEGER_COLUMNS:
         values = table[column].to_numpy()
-        _raise_first(path, table, pd.DataFrame({column: values != np.round(values)}), f"{column} must be an integer")
+        bad = (values != np.round(values)) | (np.abs(values) >= 2.0**63)  # beyond int64 too
+        _raise_first(path, table, pd.DataFrame({column: bad}), f"{column} must be an integer")
         table[column] = values.astype(np.int64)
     _raise_first(path, table, table[["t", "id"]] < 0, "{column} must be >= 0")
     return table
+
+
+def _check_field_counts(path: Path) -> None:
+    """DataError at the first row with more fields than the header (pandas would take a first such row's
+    extra fields for an index, shifting every column, and reports later ones without a line number)."""
+    with path.open(newline="", encoding="utf-8") as stream:
+        rows = csv.reader(stream)
+        n_columns = len(next(rows, []))
+        for row in rows:
+            if len(row) > n_columns:
+                raise DataError(path, f"{len(row)} fields but the header has {n_columns}", rows.line_num)
 
 
 def _raise_first(path: Path, table: pd.DataFrame, bad: pd.DataFrame, message: str) -> None:

@@ -108,7 +108,7 @@ def load_grid(name_or_path: str) -> Grid:
         raise ConfigError(f"parameter grid={name_or_path!r}: not a named grid ({', '.join(GRIDS)}) nor a file")
     try:
         tree = yaml.safe_load(path.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError) as error:
+    except (yaml.YAMLError, ValueError) as error:  # ValueError: not UTF-8, or an impossible date
         raise ConfigError(f"grid file {path}: not valid YAML ({error})") from None
     if not isinstance(tree, dict):
         raise ConfigError(f"grid file {path}: expected a mapping of grid fields, got {type(tree).__name__}")
