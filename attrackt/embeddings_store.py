@@ -7,8 +7,9 @@ produced or reused them (its own id when it trained them), so a run that reused 
 at their source.
 
 The autoencoder's embeddings are reused by later runs (the Attrackt method): ``autoencoder_embeddings``
-loads those of a given run or of the latest finished ``autoencoder`` run made on the same data
-(dataset fingerprint) with the same profile and the same ``autoencoder`` config section.
+loads those of a given run or of the latest finished ``autoencoder`` run that trained them (param
+``embeddings.reused_from`` = ``none``) on the same data (dataset fingerprint) with the same profile
+and the same ``autoencoder`` config section.
 """
 
 from __future__ import annotations
@@ -33,10 +34,14 @@ from benchmark.errors import ConfigError
 from benchmark.linking import CandidateGraph, EdgeTerm
 from benchmark.linking.costs import appearance_from_embeddings
 from benchmark.pipeline import AppearanceFn
-from benchmark.run_lookup import check_run_id, resolve_run  # noqa: F401 (check_run_id: re-exported)
+from benchmark.run_lookup import resolve_run
 
 EMBEDDINGS_ARTIFACT = "embeddings.parquet"
 EMBEDDINGS_TAG = "embeddings_run"
+#: Param of an embedding run: the id of the run whose embeddings it reused, or TRAINED_HERE. (Not the
+#: entry-point parameter's name: ``mlflow run`` logs that one itself, as given.)
+REUSED_PARAM = "embeddings.reused_from"
+TRAINED_HERE = "none"
 
 #: w2 of an embedding distance (SPEC section 2): a large distance makes a link expensive.
 EMBEDDING_W2 = 1.0
@@ -130,10 +135,12 @@ def autoencoder_embeddings(
     """The autoencoder embeddings of ``dataset`` and the id of the run holding them.
 
     From the ``autoencoder`` run ``run_id`` when given, else from the latest finished ``autoencoder`` run
-    on the same data with the same profile and ``autoencoder`` config section. ConfigError (naming
+    that trained them on the same data with the same profile and ``autoencoder`` config section (a run
+    that reused another's embeddings may have logged a config they were not made with). ConfigError (naming
     ``parameter``) for a malformed, unknown, unfinished or foreign run, or, when none is found, one
     that says to run the ``autoencoder`` entry point first.
     """
     params = {key: str(value) for key, value in flatten(config).items() if key.startswith("autoencoder.")}
+    params[REUSED_PARAM] = TRAINED_HERE
     run = resolve_run(parameter, run_id, "autoencoder", dataset, config.profile, params, tag=EMBEDDINGS_TAG)
     return load_run_embeddings(run, dataset)

@@ -30,6 +30,7 @@ from attrackt.label_windows import Labels, labelled_batches, labels_from_table
 from attrackt.lora import add_lora, adapter_checkpoint
 from attrackt.sampling import STRATEGIES, choose_annotations, node_pool, parse_k, pseudo_labels
 from attrackt.training import load_checkpoint, pick_device, seed_everything
+from attrackt.unsupervised import RESOLVED_AUTOENCODER_RUN
 from attrackt.unsupervised_loss import AttracktModel, attrackt_losses, embedding_tables
 from attrackt.windows import SequenceTokens
 from benchmark.config import RunConfig, flatten
@@ -40,6 +41,8 @@ from benchmark.pipeline import track_sequence
 from benchmark.run_lookup import check_run_id, resolve_run
 
 SETUPS = ("interpolation", "extrapolation")
+#: The param naming the Attrackt run that was fine-tuned (``attrackt_run`` is the entry-point parameter).
+RESOLVED_ATTRACKT_RUN = "resolved.attrackt_run"
 
 
 def annotated_sequences(dataset: Dataset, setup: str) -> list[Sequence]:
@@ -162,7 +165,7 @@ def fit_from_annotations(
     device = pick_device(config.device)
     sequences = annotated_sequences(dataset, setup)
     run, base = pretrained_attrackt(dataset, config, attrackt_run, device)
-    embeddings, source = autoencoder_embeddings(dataset, config, run.data.params.get("autoencoder_run"))
+    embeddings, source = autoencoder_embeddings(dataset, config, run.data.params.get(RESOLVED_AUTOENCODER_RUN))
     tables = embedding_tables(embeddings, device)
 
     pool = annotation_pool(base, sequences, config, device)
@@ -172,8 +175,8 @@ def fit_from_annotations(
     log_table(pseudo, "pseudo_labels.csv")
     mlflow.log_params(
         {
-            "attrackt_run": run.info.run_id,
-            "autoencoder_run": source,
+            RESOLVED_ATTRACKT_RUN: run.info.run_id,
+            RESOLVED_AUTOENCODER_RUN: source,
             "annotated_sequences": ",".join(s.name for s in sequences),
             "annotations": len(annotations),
             "pseudo_labels": len(pseudo),

@@ -8,6 +8,12 @@ positive pair, every other patch of the batch a negative; the NT-Xent loss is ta
 head's output z = g(h). The embedding used for linking is h scaled to unit length (**decision**:
 contrastive features are compared by direction, so the Euclidean distance of unit vectors, a
 monotone function of the cosine distance, is the ILP's d2).
+
+The augmentations mimic what changes between two frames of one cell: small shifts, brightness,
+contrast and noise. Random rotations by k * 90 degrees and flips are optional (``symmetries``, off by
+default: cells do not turn over between frames, and the invariance cost the rod cells of
+synth-bacteria their orientation cue: quick profile, seed 0, AOGM 160 with them vs 127 without;
+position only 152.5).
 """
 
 from __future__ import annotations

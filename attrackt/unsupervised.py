@@ -20,13 +20,18 @@ from attrackt.association_method import (
     training_tokens,
 )
 from attrackt.association_training import train_association_model, training_batches
-from attrackt.embeddings_store import autoencoder_embeddings, check_run_id
+from attrackt.embeddings_store import autoencoder_embeddings
 from attrackt.training import pick_device, seed_everything
 from attrackt.unsupervised_loss import AttracktModel, attrackt_losses, embedding_tables
 from benchmark.config import AttracktModelConfig, RunConfig
 from benchmark.data.sequence import Dataset
 from benchmark.entry_points import track_with_method
 from benchmark.pipeline import AppearanceFn
+from benchmark.run_lookup import check_run_id
+
+#: The param naming the autoencoder run whose embeddings were used (``autoencoder_run`` itself is the
+#: entry-point parameter, which ``mlflow run`` logs as given, possibly empty).
+RESOLVED_AUTOENCODER_RUN = "resolved.autoencoder_run"
 
 
 def train_attrackt(
@@ -45,7 +50,7 @@ def train_attrackt(
     print(f"Attrackt model: {model.n_parameters():,} parameters, device {device}", flush=True)
     mlflow.log_params(
         {
-            "autoencoder_run": source,
+            RESOLVED_AUTOENCODER_RUN: source,
             "training.sequences": "all (train, val and test; no labels are used)",
             "training.checkpoint_used": "last",
         }

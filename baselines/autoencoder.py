@@ -18,6 +18,8 @@ from attrackt.autoencoder import train_autoencoder
 from attrackt.embeddings_store import (
     EMBEDDING_W2,
     EMBEDDINGS_TAG,
+    REUSED_PARAM,
+    TRAINED_HERE,
     autoencoder_embeddings,
     embedding_appearance,
     train_and_log_embeddings,
@@ -56,6 +58,5 @@ def run_autoencoder(
     if autoencoder_run is not None:
         check_run_id("autoencoder_run", autoencoder_run)
     fit = partial(fit_autoencoder, autoencoder_run=autoencoder_run)
-    return track_with_method(
-        "autoencoder", fit, dataset, profile, seed, overrides, params={"autoencoder_run": autoencoder_run or "none"}
-    )
+    params = {REUSED_PARAM: autoencoder_run or TRAINED_HERE}
+    return track_with_method("autoencoder", fit, dataset, profile, seed, overrides, params)

@@ -174,7 +174,7 @@ class ReidConfig(PatchNetConfig):
 
     projection_dim: int = Field(64, ge=1, description="output of the projection head the loss sees")
     temperature: float = Field(0.1, gt=0, description="NT-Xent temperature")
-    symmetries: bool = Field(True, description="augment by random rotations by k * 90 degrees and flips")
+    symmetries: bool = Field(False, description="augment by random rotations by k * 90 degrees and flips")
     max_shift: int = Field(4, ge=0, description="px")
     brightness: float = Field(0.1, ge=0)
     contrast: float = Field(0.2, ge=0, lt=1)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from attrackt.autoencoder import Autoencoder, train_autoencoder
-from attrackt.embeddings_store import EMBEDDINGS_ARTIFACT, EMBEDDINGS_TAG, autoencoder_embeddings
+from attrackt.embeddings_store import EMBEDDINGS_ARTIFACT, EMBEDDINGS_TAG, REUSED_PARAM, autoencoder_embeddings
 from attrackt.patches import embed_patches, sequence_patches
 from attrackt.reid import augment, nt_xent
 from attrackt.training import load_checkpoint
@@ -87,7 +87,8 @@ def test_nt_xent_matches_its_formula_and_prefers_aligned_pairs():
 
 
 def test_geometric_augmentation_is_an_exact_symmetry_of_the_square(patches):
-    config = SMOKE.reid.model_copy(update={"max_shift": 0, "brightness": 0.0, "contrast": 0.0, "noise": 0.0})
+    geometry_only = {"symmetries": True, "max_shift": 0, "brightness": 0.0, "contrast": 0.0, "noise": 0.0}
+    config = SMOKE.reid.model_copy(update=geometry_only)
     batch = torch.from_numpy(patches[:32]).unsqueeze(1)
     torch.manual_seed(0)
     views = augment(batch, config)
@@ -128,9 +129,15 @@ def test_autoencoder_run_logs_embeddings_that_later_runs_reuse(tracking, tmp_pat
 
     reused = run_autoencoder("synth-hela", "smoke", seed=1, overrides=tracking, autoencoder_run=trained)
     _, run = last_run()
-    assert run.data.tags[EMBEDDINGS_TAG] == trained and run.data.params["autoencoder_run"] == trained
+    assert run.data.tags[EMBEDDINGS_TAG] == trained and run.data.params[REUSED_PARAM] == trained
     assert "autoencoder/train_seconds" not in run.data.metrics
     assert reused.loc["mean", "AOGM"] == table.loc["mean", "AOGM"]
+
+    # A run that reused them under another autoencoder config is not where that config's embeddings are.
+    other = {**tracking, "autoencoder.iterations": 41}
+    run_autoencoder("synth-hela", "smoke", overrides=other, autoencoder_run=trained)
+    with pytest.raises(ConfigError, match="run the `autoencoder` entry point first"):
+        autoencoder_embeddings(dataset, load_config("smoke", other))
 
 
 def test_missing_or_wrong_autoencoder_runs_are_clear_errors(tracking):

@@ -38,9 +38,9 @@ def test_main_job_runs_the_grid_and_reports_it(smoke_grid, tmp_path, monkeypatch
     assert sorted(by_method) == ["attrackt", "autoencoder", "finetune", "position", "scratch", "supervised"]
     assert all(run.info.status == "FINISHED" for run in children) and len(children) == 6
     # artifacts are reused along the chain, not retrained
-    assert by_method["attrackt"].data.params["autoencoder_run"] == by_method["autoencoder"].info.run_id
+    assert by_method["attrackt"].data.params["resolved.autoencoder_run"] == by_method["autoencoder"].info.run_id
     for method in ("finetune", "scratch"):
-        assert by_method[method].data.params["attrackt_run"] == by_method["attrackt"].info.run_id
+        assert by_method[method].data.params["resolved.attrackt_run"] == by_method["attrackt"].info.run_id
         assert by_method[method].data.tags["k"] == "10" and by_method[method].data.tags["setup"] == "interpolation"
 
     reports = tmp_path / "reports"

@@ -30,7 +30,6 @@ from benchmark.errors import ConfigError
 from benchmark.mlflow_run import EXTRA_TAGS_ENV, PARENT_RUN_ENV, current_experiment_id
 from benchmark.sweep.grid import Grid, RunSpec, expand, load_grid
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 #: The option that hands a needed run's id to the entry point.
 NEEDED_RUN_OPTION = {"autoencoder": "--autoencoder-run", "attrackt": "--attrackt-run"}
 
@@ -105,7 +104,7 @@ def execute(spec: RunSpec, config_hash: str, needed_run_id: str | None, context:
     for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         env.setdefault(variable, str(context.threads_per_run))
     start = time.perf_counter()
-    result = subprocess.run(command(spec, needed_run_id), cwd=PROJECT_ROOT, env=env, capture_output=True, text=True)
+    result = subprocess.run(command(spec, needed_run_id), env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     client = MlflowClient(context.tracking_uri)
     query = f"tags.config_hash = '{config_hash}' and tags.sweep_run = '{context.parent_run_id}'"
