@@ -10,6 +10,7 @@ the encoder. Deterministic (not variational); trained with the per-pixel mean sq
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -159,24 +160,26 @@ class Autoencoder(Checkpointable, nn.Module):
 
 
 def train_patch_network(
-    model: Checkpointable,
-    losses: Callable[[torch.Tensor], Losses],
+    network: Callable[[PatchNetConfig], Checkpointable],
+    loss: Callable[[Any, torch.Tensor], Losses],
     patches: np.ndarray,
     config: PatchNetConfig,
-    rng: np.random.Generator,
+    seed: int,
     device: torch.device,
     checkpoint_dir: Path,
     name: str,
-) -> TrainingResult:
-    """Train ``model`` (already on ``device``) on random batches of ``patches`` (N, S, S) with Adam and
-    polynomial learning-rate decay; ``losses(batch)`` gives the training step's losses. Checkpoints
-    (``model.checkpoint(step=...)``) go to ``checkpoint_dir``; metrics are logged as ``name/...``.
-    """
+) -> tuple[Any, TrainingResult]:
+    """Build ``network(config)`` on ``device`` and train it on random batches of ``patches`` (N, S, S)
+    with Adam and polynomial learning-rate decay, minimising ``loss(model, batch)``; deterministic
+    given ``seed`` on CPU. Checkpoints go to ``checkpoint_dir``; metrics are logged as ``name/...``.
+    Returns the model in eval mode and the training result."""
+    rng = seed_everything(seed)
+    model = network(config).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
-    return train_loop(
+    result = train_loop(
         model=model,
         batches=random_batches(patches, config.batch_size, rng, device),
-        losses=losses,
+        losses=lambda batch: loss(model, batch),
         optimizer=optimizer,
         scheduler=poly_decay(optimizer, config.iterations, config.poly_power),
         iterations=config.iterations,
@@ -185,6 +188,8 @@ def train_patch_network(
         log_every=config.log_every,
         name=name,
     )
+    model.eval()
+    return model, result
 
 
 def reconstruction_loss(model: Autoencoder, batch: torch.Tensor) -> Losses:
@@ -196,10 +201,4 @@ def train_autoencoder(
     patches: np.ndarray, config: AutoencoderConfig, seed: int, device: torch.device, checkpoint_dir: Path
 ) -> tuple[Autoencoder, TrainingResult]:
     """Train an autoencoder on (N, S, S) patches; deterministic given ``seed`` on CPU. Returned in eval mode."""
-    rng = seed_everything(seed)
-    model = Autoencoder(config).to(device)
-    result = train_patch_network(
-        model, lambda batch: reconstruction_loss(model, batch), patches, config, rng, device, checkpoint_dir, "autoencoder"
-    )
-    model.eval()
-    return model, result
+    return train_patch_network(Autoencoder, reconstruction_loss, patches, config, seed, device, checkpoint_dir, "autoencoder")

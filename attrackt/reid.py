@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from attrackt.autoencoder import Encoder, train_patch_network
-from attrackt.training import Checkpointable, Losses, TrainingResult, seed_everything
+from attrackt.training import Checkpointable, Losses, TrainingResult
 from benchmark.config import ReidConfig
 
 
@@ -106,10 +106,4 @@ def train_reid(
     patches: np.ndarray, config: ReidConfig, seed: int, device: torch.device, checkpoint_dir: Path
 ) -> tuple[ReidNetwork, TrainingResult]:
     """Train the Re-ID network on (N, S, S) patches; deterministic given ``seed`` on CPU. Returned in eval mode."""
-    rng = seed_everything(seed)
-    model = ReidNetwork(config).to(device)
-    result = train_patch_network(
-        model, lambda batch: contrastive_loss(model, batch), patches, config, rng, device, checkpoint_dir, "reid"
-    )
-    model.eval()
-    return model, result
+    return train_patch_network(ReidNetwork, contrastive_loss, patches, config, seed, device, checkpoint_dir, "reid")
