@@ -65,8 +65,11 @@ def save_checkpoint(path: Path, checkpoint: dict[str, Any]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(checkpoint, temporary)
-    os.replace(temporary, path)
+    try:
+        torch.save(checkpoint, temporary)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)  # only still there when the write or the rename failed
     return path
 
 
