@@ -29,8 +29,7 @@ def window_associations(
     if len(window) == 0:
         return np.zeros((0, 0)), window.rows
     if tta:
-        centre = tokens.yx.min(axis=0) + 0.5 * np.ptp(tokens.yx, axis=0)
-        variants = [affine(window, matrix, centre) for matrix in SQUARE_SYMMETRIES]
+        variants = [affine(window, matrix, tokens.centre) for matrix in SQUARE_SYMMETRIES]
     else:
         variants = [window]
     batch = collate(variants).to(device)

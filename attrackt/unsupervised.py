@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
-import numpy as np
 import pandas as pd
 
 from attrackt.association_method import (
@@ -44,7 +43,7 @@ def train_attrackt(
     embeddings, source = autoencoder_embeddings(dataset, config, autoencoder_run)
     device = pick_device(config.device)
     tables = embedding_tables(embeddings, device)
-    seed_everything(seed)
+    rng = seed_everything(seed)
     model = AttracktModel(AttracktModelConfig(backbone=config.model, embedding_dim=next(iter(embeddings.values())).shape[1]))
     model.to(device)
     print(f"Attrackt model: {model.n_parameters():,} parameters, device {device}", flush=True)
@@ -55,7 +54,6 @@ def train_attrackt(
             "training.checkpoint_used": "last",
         }
     )
-    rng = np.random.default_rng(seed)
     result = train_association_model(
         model,
         lambda net, batch: attrackt_losses(net, batch, tables, config.attrackt.transitive_weight),

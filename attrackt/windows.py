@@ -7,6 +7,7 @@ the sequence's order (sorted by frame), so a window is a contiguous slice of the
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -40,6 +41,11 @@ class SequenceTokens:
             parent=parent,
             n_frames=sequence.n_frames,
         )
+
+    @cached_property
+    def centre(self) -> np.ndarray:
+        """(y, x) centre of the sequence's bounding box, px (the pivot of test-time rotations)."""
+        return self.yx.min(axis=0) + 0.5 * np.ptp(self.yx, axis=0)
 
     def window_starts(self, length: int) -> range:
         """Every start frame of a window of ``length`` frames (one window if the sequence is shorter)."""

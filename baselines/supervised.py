@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
-import numpy as np
 import pandas as pd
 
 from attrackt.association_method import (
@@ -38,13 +37,12 @@ def fit_supervised(dataset: Dataset, config: RunConfig, seed: int) -> tuple[Appe
     the evaluation sequences."""
     if not dataset.split.train:
         raise ConfigError(f"dataset {dataset.name!r} has no training sequences: the supervised baseline needs a train split")
-    seed_everything(seed)
+    rng = seed_everything(seed)
     device = pick_device(config.device)
     model = AssociationModel(config.model).to(device)
     print(f"association model: {model.n_parameters():,} parameters, device {device}", flush=True)
     mlflow.log_params({"training.sequences": "train", "training.validation": ",".join(dataset.split.val) or "none"})
     with tempfile.TemporaryDirectory() as tmp:
-        rng = np.random.default_rng(seed)
         result = train_association_model(
             model,
             supervised_objective,

@@ -1,16 +1,11 @@
 """MLflow glue shared by every entry point: open a run, log config and data identity, log outcomes.
 
-Tracking URI: ``MLFLOW_TRACKING_URI`` when set, else ``sqlite:///mlflow.db`` in the working folder.
-Experiment: ``MLFLOW_EXPERIMENT_NAME`` / ``MLFLOW_EXPERIMENT_ID`` when set (``mlflow run`` sets the
-latter), else "attrackt-benchmark". Under ``mlflow run`` the run it created is reused.
+Where runs go is benchmark.tracking's business; under ``mlflow run`` the run it created is reused.
 """
 
 from __future__ import annotations
 
 import os
-
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 import json
 import subprocess
@@ -29,31 +24,12 @@ from benchmark.data.geff_io import write_geff
 from benchmark.data.ctc import write_ctc_prediction
 from benchmark.data.sequence import Dataset
 from benchmark.pipeline import DatasetOutcome
+from benchmark.tracking import EXTRA_TAGS_ENV, PARENT_RUN_ENV, configure_tracking
 
-DEFAULT_EXPERIMENT = "attrackt-benchmark"
 #: Params that also become tags and name the run (method-dataset[-k-sampling-setup]-seed).
 RUN_KEYS = ("method", "dataset", "k", "sampling", "setup", "seed")
-#: Set by a sweep: the parent run of every run it starts, and extra tags (JSON) such as the config hash.
-PARENT_RUN_ENV = "ATTRACKT_PARENT_RUN_ID"
-EXTRA_TAGS_ENV = "ATTRACKT_RUN_TAGS"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _VERSIONED_PACKAGES = ("torch", "mlflow", "traccuracy", "highspy", "pulp", "numpy", "scikit-image", "networkx")
-
-
-def configure_tracking() -> None:
-    """Point MLflow at the suite's default store and experiment unless the environment says otherwise."""
-    if not os.environ.get("MLFLOW_TRACKING_URI"):
-        mlflow.set_tracking_uri(f"sqlite:///{Path.cwd() / 'mlflow.db'}")
-    if not (os.environ.get("MLFLOW_EXPERIMENT_NAME") or os.environ.get("MLFLOW_EXPERIMENT_ID")):
-        mlflow.set_experiment(DEFAULT_EXPERIMENT)
-
-
-def current_experiment_id() -> str:
-    """Id of the experiment runs go to (created when it does not exist yet)."""
-    configure_tracking()
-    if os.environ.get("MLFLOW_EXPERIMENT_ID"):
-        return os.environ["MLFLOW_EXPERIMENT_ID"]
-    return mlflow.set_experiment(os.environ.get("MLFLOW_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT).experiment_id
 
 
 def _git_commit() -> str:

@@ -18,9 +18,8 @@ from mlflow.tracking import MlflowClient
 
 from benchmark.errors import ConfigError
 from benchmark.run_lookup import check_run_id
+from benchmark.tracking import DEFAULT_EXPERIMENT, use_default_store
 
-#: Same as benchmark.mlflow_run.DEFAULT_EXPERIMENT (not imported: that module pulls in the whole pipeline).
-DEFAULT_EXPERIMENT = "attrackt-benchmark"
 METHODS = ("position", "reid", "autoencoder", "attrackt", "supervised", "finetune", "scratch")
 #: Tags (else params of the same name) copied into the table; missing ones are "".
 TAGS = ("method", "dataset", "profile", "k", "sampling", "setup", "seed", "sweep_run", "error")
@@ -90,6 +89,7 @@ def collect_runs(sweep_run: str | None = None, experiment: str | None = None) ->
 
     Raises ConfigError when there is no run of a benchmark method to report on.
     """
+    use_default_store()
     if sweep_run:
         check_run_id("sweep_run", sweep_run)
         ids, source = _experiment_ids(experiment) if experiment else ([], "all experiments")

@@ -27,7 +27,7 @@ from mlflow.tracking import MlflowClient
 from tqdm import tqdm
 
 from benchmark.errors import ConfigError
-from benchmark.mlflow_run import EXTRA_TAGS_ENV, PARENT_RUN_ENV, current_experiment_id
+from benchmark.tracking import EXTRA_TAGS_ENV, PARENT_RUN_ENV, current_experiment_id
 from benchmark.sweep.grid import Grid, RunSpec, expand, load_grid
 
 #: The option that hands a needed run's id to the entry point.

@@ -1,0 +1,45 @@
+"""Where runs are tracked: the suite's default MLflow store and experiment, and the variables a sweep
+hands to its child runs. Light on purpose (MLflow only), so the report can use it without loading
+the tracking pipeline.
+
+Tracking URI: ``MLFLOW_TRACKING_URI`` when set, else ``sqlite:///mlflow.db`` in the working folder.
+Experiment: ``MLFLOW_EXPERIMENT_NAME`` / ``MLFLOW_EXPERIMENT_ID`` when set (``mlflow run`` sets the
+latter), else "attrackt-benchmark".
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+from pathlib import Path  # noqa: E402
+
+import mlflow  # noqa: E402
+
+DEFAULT_EXPERIMENT = "attrackt-benchmark"
+#: Set by a sweep: the parent run of every run it starts, and extra tags (JSON) such as the config hash.
+PARENT_RUN_ENV = "ATTRACKT_PARENT_RUN_ID"
+EXTRA_TAGS_ENV = "ATTRACKT_RUN_TAGS"
+
+
+def use_default_store() -> None:
+    """Point MLflow at ``sqlite:///mlflow.db`` in the working folder unless MLFLOW_TRACKING_URI is set."""
+    if not os.environ.get("MLFLOW_TRACKING_URI"):
+        mlflow.set_tracking_uri(f"sqlite:///{Path.cwd() / 'mlflow.db'}")
+
+
+def configure_tracking() -> None:
+    """The default store, and the default experiment unless the environment names one."""
+    use_default_store()
+    if not (os.environ.get("MLFLOW_EXPERIMENT_NAME") or os.environ.get("MLFLOW_EXPERIMENT_ID")):
+        mlflow.set_experiment(DEFAULT_EXPERIMENT)
+
+
+def current_experiment_id() -> str:
+    """Id of the experiment runs go to (created when it does not exist yet)."""
+    configure_tracking()
+    if os.environ.get("MLFLOW_EXPERIMENT_ID"):
+        return os.environ["MLFLOW_EXPERIMENT_ID"]
+    return mlflow.set_experiment(os.environ.get("MLFLOW_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT).experiment_id
