@@ -24,8 +24,7 @@ from attrackt.training import pick_device, seed_everything
 from attrackt.unsupervised_loss import AttracktModel, attrackt_losses, embedding_tables
 from benchmark.config import AttracktModelConfig, RunConfig
 from benchmark.data.sequence import Dataset
-from benchmark.entry_points import track_with_method
-from benchmark.pipeline import AppearanceFn
+from benchmark.entry_points import MethodFit, track_with_method
 from benchmark.run_lookup import check_run_id
 
 #: The param naming the autoencoder run whose embeddings were used (``autoencoder_run`` itself is the
@@ -70,12 +69,12 @@ def train_attrackt(
 
 def fit_attrackt(
     dataset: Dataset, config: RunConfig, seed: int, autoencoder_run: str | None = None
-) -> tuple[AppearanceFn, float]:
+) -> MethodFit:
     """Train without labels, then infer Â on the evaluation sequences."""
     with tempfile.TemporaryDirectory() as tmp:
         model = train_attrackt(dataset, config, seed, autoencoder_run, Path(tmp))
     tables = infer_associations(model.backbone, dataset.evaluation_sequences(), config, pick_device(config.device))
-    return association_term(tables), ASSOCIATION_W2
+    return MethodFit(association_term(tables), ASSOCIATION_W2)
 
 
 def run_attrackt(
@@ -90,7 +89,7 @@ def run_attrackt(
     if autoencoder_run:
         check_run_id("autoencoder_run", autoencoder_run)
 
-    def fit(data: Dataset, config: RunConfig, run_seed: int) -> tuple[AppearanceFn, float]:
+    def fit(data: Dataset, config: RunConfig, run_seed: int) -> MethodFit:
         return fit_attrackt(data, config, run_seed, autoencoder_run or None)
 
     return track_with_method("attrackt", fit, dataset, profile, seed, overrides)

@@ -26,21 +26,20 @@ from attrackt.embeddings_store import (
 )
 from benchmark.config import RunConfig
 from benchmark.data.sequence import Dataset
-from benchmark.entry_points import track_with_method
-from benchmark.pipeline import AppearanceFn
+from benchmark.entry_points import MethodFit, track_with_method
 from benchmark.run_lookup import check_run_id
 
 
 def fit_autoencoder(
     dataset: Dataset, config: RunConfig, seed: int, autoencoder_run: str | None = None
-) -> tuple[AppearanceFn, float]:
+) -> MethodFit:
     """Embeddings trained here, or those of run ``autoencoder_run``; d2 is their distance, w2 = +1."""
     if autoencoder_run is None:
         embeddings = train_and_log_embeddings(dataset, config, seed, "autoencoder", train_autoencoder)
     else:
         embeddings, source = autoencoder_embeddings(dataset, config, autoencoder_run)
         mlflow.set_tag(EMBEDDINGS_TAG, source)
-    return embedding_appearance(embeddings), EMBEDDING_W2
+    return MethodFit(embedding_appearance(embeddings), EMBEDDING_W2)
 
 
 def run_autoencoder(

@@ -8,13 +8,12 @@ import pandas as pd
 
 from benchmark.config import RunConfig
 from benchmark.data.sequence import Dataset
-from benchmark.entry_points import track_with_method
-from benchmark.pipeline import AppearanceFn
+from benchmark.entry_points import MethodFit, track_with_method
 
 
-def fit_position(dataset: Dataset, config: RunConfig, seed: int) -> tuple[AppearanceFn | None, float | None]:
+def fit_position(dataset: Dataset, config: RunConfig, seed: int) -> MethodFit:
     """Nothing to learn: no appearance term, so no w2."""
-    return None, None
+    return MethodFit(None, None)
 
 
 def run_position(

@@ -15,13 +15,13 @@ from attrackt.embeddings_store import EMBEDDING_W2, embedding_appearance, train_
 from attrackt.reid import train_reid
 from benchmark.config import RunConfig
 from benchmark.data.sequence import Dataset
-from benchmark.entry_points import track_with_method
-from benchmark.pipeline import AppearanceFn
+from benchmark.entry_points import MethodFit, track_with_method
 
 
-def fit_reid(dataset: Dataset, config: RunConfig, seed: int) -> tuple[AppearanceFn, float]:
+def fit_reid(dataset: Dataset, config: RunConfig, seed: int) -> MethodFit:
     """Train the Re-ID network and embed every detection; d2 is the embedding distance, w2 = +1."""
-    return embedding_appearance(train_and_log_embeddings(dataset, config, seed, "reid", train_reid)), EMBEDDING_W2
+    embeddings = train_and_log_embeddings(dataset, config, seed, "reid", train_reid)
+    return MethodFit(embedding_appearance(embeddings), EMBEDDING_W2)
 
 
 def run_reid(

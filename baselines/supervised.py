@@ -27,12 +27,11 @@ from attrackt.model.network import AssociationModel
 from attrackt.training import pick_device, seed_everything
 from benchmark.config import RunConfig
 from benchmark.data.sequence import Dataset
-from benchmark.entry_points import track_with_method
+from benchmark.entry_points import MethodFit, track_with_method
 from benchmark.errors import ConfigError
-from benchmark.pipeline import AppearanceFn
 
 
-def fit_supervised(dataset: Dataset, config: RunConfig, seed: int) -> tuple[AppearanceFn, float]:
+def fit_supervised(dataset: Dataset, config: RunConfig, seed: int) -> MethodFit:
     """Train on the train split with lineage targets, keep the best validation checkpoint, infer Â on
     the evaluation sequences."""
     if not dataset.split.train:
@@ -56,7 +55,7 @@ def fit_supervised(dataset: Dataset, config: RunConfig, seed: int) -> tuple[Appe
         log_training(result, model.n_parameters())
         model = AssociationModel.load(result.best_checkpoint, device)
     tables = infer_associations(model, dataset.evaluation_sequences(), config, device)
-    return association_term(tables), ASSOCIATION_W2
+    return MethodFit(association_term(tables), ASSOCIATION_W2)
 
 
 def run_supervised(

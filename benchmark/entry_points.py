@@ -29,8 +29,8 @@ class MethodFit(NamedTuple):
     pins: dict[str, Pins] | None = None
 
 
-#: A method's fitting step: (dataset, config, seed) -> MethodFit, or the pair (appearance, w2).
-FitFn = Callable[[Dataset, RunConfig, int], MethodFit | tuple[AppearanceFn | None, float | None]]
+#: A method's fitting step: (dataset, config, seed) -> what the linker needs.
+FitFn = Callable[[Dataset, RunConfig, int], MethodFit]
 
 
 def load_dataset(spec: str, config: RunConfig) -> Dataset:
@@ -101,7 +101,7 @@ def track_with_method(
     with entry_point_run(method, config, {"method": method, "dataset": dataset, "seed": seed, **(params or {})}):
         data = load_dataset(dataset, config)
         log_dataset(data)
-        fitted = MethodFit(*fit(data, config, seed))
+        fitted = fit(data, config, seed)
         mlflow.log_param("linking.w2", fitted.w2)
         outcome = track_and_evaluate(data, config.linking, fitted.appearance, fitted.w2, fitted.pins)
         return log_outcome(data, outcome)
