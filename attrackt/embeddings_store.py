@@ -9,7 +9,8 @@ at their source.
 The autoencoder's embeddings are reused by later runs (the Attrackt method): ``autoencoder_embeddings``
 loads those of a given run or of the latest finished ``autoencoder`` run that trained them (param
 ``embeddings.reused_from`` = ``none``) on the same data (dataset fingerprint) with the same profile
-and the same ``autoencoder`` config section.
+and the same ``autoencoder`` config section; ``movie_embeddings`` computes them on data the
+autoencoder was not trained on (a person's movie) with its logged checkpoint.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import torch
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
+from attrackt.autoencoder import Autoencoder
 from attrackt.patches import embed_patches, sequence_patches
 from attrackt.training import TrainingResult, pick_device
 from benchmark.config import PatchNetConfig, RunConfig, flatten
@@ -144,3 +146,21 @@ def autoencoder_embeddings(
     params[REUSED_PARAM] = TRAINED_HERE
     run = resolve_run(parameter, run_id, "autoencoder", dataset, config.profile, params, tag=EMBEDDINGS_TAG)
     return load_run_embeddings(run, dataset)
+
+
+def movie_embeddings(dataset: Dataset, config: RunConfig, run_id: str) -> tuple[Embeddings, str]:
+    """The embeddings of ``dataset`` by the autoencoder of the ``autoencoder`` run ``run_id``, and the id
+    of the run that trained it: the stored ones when that run was made on this data, else computed now
+    with the checkpoint ``checkpoints/autoencoder.pt`` of the run that trained it (its ``embeddings_run``)."""
+    run = MlflowClient().get_run(run_id)
+    if run.data.params.get("dataset.fingerprint") == dataset.fingerprint:
+        return autoencoder_embeddings(dataset, config, run_id)
+    source, device = run.data.tags[EMBEDDINGS_TAG], pick_device(config.device)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(MlflowClient().download_artifacts(source, "checkpoints/autoencoder.pt", folder))
+        model = Autoencoder.load(path, device).eval()
+    size = model.config.patch_size
+    embeddings = {
+        name: embed_patches(model.embed, sequence_patches(sequence, size), device) for name, sequence in dataset.sequences.items()
+    }
+    return embeddings, source

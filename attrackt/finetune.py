@@ -10,6 +10,13 @@ the Attrackt weights; training from scratch trains every weight from a random st
 Setups: ``extrapolation`` annotates and trains on the train+val sequences and evaluates on the test
 sequences; ``interpolation`` annotates and trains on the evaluation sequences themselves and pins the
 annotations in their ILP.
+
+A person's annotations: with ``annotation_file`` (see attrackt.annotation_files) the annotations are
+that file's instead of k sampled from the GT (k and sampling are then unused; the run's tags ``k``
+and ``sampling`` become the number of annotations and ``user``), in the interpolation setup: the
+movie's evaluation sequences are annotated, trained on, pinned and re-tracked. The Attrackt run
+(``attrackt_run``) may then have been made on other data; the movie's autoencoder embeddings are
+computed with its autoencoder when they are not stored.
 """
 
 from __future__ import annotations
@@ -23,9 +30,17 @@ import numpy as np
 import pandas as pd
 import torch
 
-from attrackt.association_method import ASSOCIATION_W2, association_term, infer_associations, log_training
+from attrackt.annotation_files import children_text, read_annotations
+from attrackt.association_method import (
+    ASSOCIATION_W2,
+    association_term,
+    autoencoder_checkpoint,
+    infer_associations,
+    log_association_model,
+    log_training,
+)
 from attrackt.association_training import supervised_objective, train_association_model, training_batches
-from attrackt.embeddings_store import autoencoder_embeddings
+from attrackt.embeddings_store import movie_embeddings
 from attrackt.label_windows import Labels, labelled_batches, labels_from_table
 from attrackt.lora import add_lora, adapter_checkpoint
 from attrackt.sampling import STRATEGIES, choose_annotations, node_pool, parse_k, pseudo_labels
@@ -36,13 +51,15 @@ from attrackt.windows import SequenceTokens
 from benchmark.config import RunConfig, flatten
 from benchmark.data.sequence import Dataset, Sequence
 from benchmark.entry_points import MethodFit, track_with_method
-from benchmark.errors import ConfigError
+from benchmark.errors import ConfigError, DataError
 from benchmark.pipeline import track_sequence
-from benchmark.run_lookup import check_run_id, resolve_run
+from benchmark.run_lookup import check_run_id, named_run, resolve_run
 
 SETUPS = ("interpolation", "extrapolation")
 #: The param naming the Attrackt run that was fine-tuned (``attrackt_run`` is the entry-point parameter).
 RESOLVED_ATTRACKT_RUN = "resolved.attrackt_run"
+#: The tag ``sampling`` of a run whose annotations came from a person's file.
+USER_SAMPLING = "user"
 
 
 def annotated_sequences(dataset: Dataset, setup: str) -> list[Sequence]:
@@ -55,11 +72,16 @@ def annotated_sequences(dataset: Dataset, setup: str) -> list[Sequence]:
     return sequences
 
 
-def pretrained_attrackt(dataset: Dataset, config: RunConfig, attrackt_run: str | None, device: torch.device):
+def pretrained_attrackt(
+    dataset: Dataset, config: RunConfig, attrackt_run: str | None, device: torch.device, any_data: bool = False
+):
     """The Attrackt run (named, or the latest one on the same data, profile and model/training config)
-    and its last checkpoint as a model."""
+    and its last checkpoint as a model. ``any_data``: a named run may have been made on other data."""
     same = {k: str(v) for k, v in flatten(config).items() if k.startswith(("model.", "attrackt."))}
-    run = resolve_run("attrackt_run", attrackt_run, "attrackt", dataset, config.profile, same)
+    if any_data and attrackt_run:
+        run = named_run("attrackt_run", attrackt_run, "attrackt", None)
+    else:
+        run = resolve_run("attrackt_run", attrackt_run, "attrackt", dataset, config.profile, same)
     with tempfile.TemporaryDirectory() as tmp:
         path = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="checkpoints/last.pt", dst_path=tmp)
         model = AttracktModel.from_checkpoint(load_checkpoint(Path(path), device)).to(device)
@@ -159,19 +181,28 @@ def fit_from_annotations(
     setup: str,
     attrackt_run: str | None,
     pretrained: bool,
+    annotation_file: Path | None = None,
 ) -> MethodFit:
-    """Annotate, train (fine-tune or from scratch), infer Â on the evaluation sequences; pins for interpolation."""
+    """Annotate (k nodes by ``sampling`` from the GT, or the person's ``annotation_file``), train
+    (fine-tune or from scratch), infer Â on the evaluation sequences; pins for interpolation."""
     name = "finetune" if pretrained else "scratch"
     device = pick_device(config.device)
     sequences = annotated_sequences(dataset, setup)
-    run, base = pretrained_attrackt(dataset, config, attrackt_run, device)
-    embeddings, source = autoencoder_embeddings(dataset, config, run.data.params.get(RESOLVED_AUTOENCODER_RUN))
+    user = None if annotation_file is None else read_annotations(annotation_file, {s.name: s for s in sequences})
+    run, base = pretrained_attrackt(dataset, config, attrackt_run, device, any_data=user is not None)
+    embeddings, source = movie_embeddings(dataset, config, run.data.params[RESOLVED_AUTOENCODER_RUN])
     tables = embedding_tables(embeddings, device)
 
     pool = annotation_pool(base, sequences, config, device)
-    annotations = choose_annotations(pool, sampling, k, np.random.default_rng(seed))
+    if user is None:
+        annotations = choose_annotations(pool, sampling, k, np.random.default_rng(seed))
+        labels = labels_from_table(annotations, "gt_children")
+        log_table(annotations, "annotations.csv")
+    else:
+        annotations, labels = user, labels_from_table(user, "children")
+        log_table(user.assign(children=user["children"].map(children_text)), "annotations.csv")  # an annotation file
+        mlflow.set_tags({"k": str(len(user)), "sampling": USER_SAMPLING})
     pseudo = pseudo_labels(pool, annotations, config.finetune.pseudo_label_fraction)
-    log_table(annotations, "annotations.csv")
     log_table(pseudo, "pseudo_labels.csv")
     mlflow.log_params(
         {
@@ -189,15 +220,20 @@ def fit_from_annotations(
     )
     with tempfile.TemporaryDirectory() as tmp:
         result = train_on_annotations(
-            model, sequences, labels_from_table(annotations, "gt_children"), labels_from_table(pseudo, "ilp_children"),
+            model, sequences, labels, labels_from_table(pseudo, "ilp_children"),
             tables, config, seed, device, Path(tmp), name, lora=pretrained,
         )
         log_training(result, sum(p.numel() for p in model.parameters() if p.requires_grad))
+        # fine-tuned: the adapter on the Attrackt run's weights; from scratch: the trained weights
+        checkpoint, adapter = (
+            (f"runs:/{run.info.run_id}/checkpoints/last.pt", result.last_checkpoint) if pretrained else (result.last_checkpoint, None)
+        )
+        model_uri = log_association_model(checkpoint, config, adapter=adapter, autoencoder=autoencoder_checkpoint(source))
     associations = infer_associations(model.backbone, dataset.evaluation_sequences(), config, device)
     pins = None
     if setup == "interpolation":
-        pins = {sequence: dict(nodes) for sequence, nodes in labels_from_table(annotations, "gt_children").items()}
-    return MethodFit(association_term(associations), ASSOCIATION_W2, pins)
+        pins = {sequence: dict(nodes) for sequence, nodes in labels.items()}
+    return MethodFit(association_term(associations), ASSOCIATION_W2, pins, model_uri)
 
 
 def _run(
@@ -211,6 +247,7 @@ def _run(
     sampling: str,
     setup: str,
     attrackt_run: str | None,
+    annotation_file: str | None = None,
 ) -> pd.DataFrame:
     """Validate the parameters before anything runs, then fit, link, evaluate and log."""
     k_value = parse_k(k)
@@ -220,22 +257,33 @@ def _run(
         raise ConfigError(f"parameter setup={setup!r}: must be one of {', '.join(SETUPS)}")
     if attrackt_run:
         check_run_id("attrackt_run", attrackt_run)
+    params = {"k": str(k), "sampling": sampling, "setup": setup}
+    if annotation_file:
+        if setup != "interpolation":
+            raise ConfigError(
+                f"parameter setup={setup!r}: a person's annotations are pinned in the movie they annotate; use interpolation"
+            )
+        if not Path(annotation_file).exists():
+            raise DataError(annotation_file, "annotation file not found (parameter annotation_file)")
+        params["annotation_file"] = annotation_file
 
     def fit(data: Dataset, config: RunConfig, run_seed: int) -> MethodFit:
         return fit_from_annotations(
             data, config, run_seed, k=k_value, sampling=sampling, setup=setup, attrackt_run=attrackt_run or None,
-            pretrained=pretrained,
+            pretrained=pretrained, annotation_file=Path(annotation_file) if annotation_file else None,
         )
 
-    return track_with_method(method, fit, dataset, profile, seed, overrides, {"k": str(k), "sampling": sampling, "setup": setup})
+    return track_with_method(method, fit, dataset, profile, seed, overrides, params)
 
 
 def run_finetune(
     dataset: str, profile: str = "quick", seed: int = 0, overrides: dict[str, Any] | None = None,
     k: str = "100", sampling: str = "confidence", setup: str = "interpolation", attrackt_run: str | None = None,
+    annotation_file: str | None = None,
 ) -> pd.DataFrame:
-    """The ``finetune`` entry point: LoRA fine-tuning of an Attrackt run on k sampled annotations."""
-    return _run("finetune", True, dataset, profile, seed, overrides, k, sampling, setup, attrackt_run)
+    """The ``finetune`` entry point: LoRA fine-tuning of an Attrackt run on k sampled annotations or on a
+    person's ``annotation_file``."""
+    return _run("finetune", True, dataset, profile, seed, overrides, k, sampling, setup, attrackt_run, annotation_file)
 
 
 def run_scratch(

@@ -52,7 +52,13 @@ def node_pool(sequence: Sequence, associations: pd.DataFrame, ilp_edges: np.ndar
 
 
 def rank_annotations(pool: pd.DataFrame, strategy: str, rng: np.random.Generator) -> pd.DataFrame:
-    """The annotatable nodes (at least one GT child) in the order ``strategy`` would annotate them.
+    """The annotatable nodes (at least one GT child) in the order ``strategy`` would annotate them
+    (see ``rank_nodes``)."""
+    return rank_nodes(pool[pool["gt_children"].map(len) > 0], strategy, rng)
+
+
+def rank_nodes(candidates: pd.DataFrame, strategy: str, rng: np.random.Generator) -> pd.DataFrame:
+    """The rows of ``candidates`` (a part of a pool) in the order ``strategy`` would annotate them.
 
     confidence: highest uncertainty first. random: a permutation drawn from ``rng``. optimal (an
     oracle, decision): nodes whose ILP children differ from their GT children first, each group by
@@ -60,7 +66,7 @@ def rank_annotations(pool: pd.DataFrame, strategy: str, rng: np.random.Generator
     """
     if strategy not in STRATEGIES:
         raise ConfigError(f"parameter sampling={strategy!r}: must be one of {', '.join(STRATEGIES)}")
-    candidates = pool[pool["gt_children"].map(len) > 0].sort_values(["sequence", "node_id"], kind="stable")
+    candidates = candidates.sort_values(["sequence", "node_id"], kind="stable")
     if strategy == "random":
         ranked = candidates.iloc[rng.permutation(len(candidates))]
     elif strategy == "confidence":

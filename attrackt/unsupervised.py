@@ -14,7 +14,9 @@ import pandas as pd
 from attrackt.association_method import (
     ASSOCIATION_W2,
     association_term,
+    autoencoder_checkpoint,
     infer_associations,
+    log_association_model,
     log_training,
     training_tokens,
 )
@@ -34,10 +36,12 @@ RESOLVED_AUTOENCODER_RUN = "resolved.autoencoder_run"
 
 def train_attrackt(
     dataset: Dataset, config: RunConfig, seed: int, autoencoder_run: str | None, checkpoint_dir: Path
-) -> AttracktModel:
-    """Train backbone, m_E and m_D on all sequences with the Attrackt loss; log checkpoints and provenance.
+) -> tuple[AttracktModel, str]:
+    """Train backbone, m_E and m_D on all sequences with the Attrackt loss; log checkpoints, provenance
+    and the model (with its autoencoder).
 
-    Returns the model of the last step (there are no labels to select another one with).
+    Returns the model of the last step (there are no labels to select another one with) and the URI of
+    the logged MLflow model.
     """
     embeddings, source = autoencoder_embeddings(dataset, config, autoencoder_run)
     device = pick_device(config.device)
@@ -64,7 +68,7 @@ def train_attrackt(
         name="attrackt",
     )
     log_training(result, model.n_parameters())
-    return model
+    return model, log_association_model(result.last_checkpoint, config, autoencoder=autoencoder_checkpoint(source))
 
 
 def fit_attrackt(
@@ -72,9 +76,9 @@ def fit_attrackt(
 ) -> MethodFit:
     """Train without labels, then infer Â on the evaluation sequences."""
     with tempfile.TemporaryDirectory() as tmp:
-        model = train_attrackt(dataset, config, seed, autoencoder_run, Path(tmp))
+        model, model_uri = train_attrackt(dataset, config, seed, autoencoder_run, Path(tmp))
     tables = infer_associations(model.backbone, dataset.evaluation_sequences(), config, pick_device(config.device))
-    return MethodFit(association_term(tables), ASSOCIATION_W2)
+    return MethodFit(association_term(tables), ASSOCIATION_W2, model_uri=model_uri)
 
 
 def run_attrackt(

@@ -14,6 +14,7 @@ from attrackt.association_method import (
     ASSOCIATION_W2,
     association_term,
     infer_associations,
+    log_association_model,
     log_training,
     training_tokens,
 )
@@ -33,7 +34,7 @@ from benchmark.errors import ConfigError
 
 def fit_supervised(dataset: Dataset, config: RunConfig, seed: int) -> MethodFit:
     """Train on the train split with lineage targets, keep the best validation checkpoint, infer Â on
-    the evaluation sequences."""
+    the evaluation sequences; log the best model."""
     if not dataset.split.train:
         raise ConfigError(f"dataset {dataset.name!r} has no training sequences: the supervised baseline needs a train split")
     rng = seed_everything(seed)
@@ -53,9 +54,10 @@ def fit_supervised(dataset: Dataset, config: RunConfig, seed: int) -> MethodFit:
             name="supervised",
         )
         log_training(result, model.n_parameters())
+        model_uri = log_association_model(result.best_checkpoint, config)
         model = AssociationModel.load(result.best_checkpoint, device)
     tables = infer_associations(model, dataset.evaluation_sequences(), config, device)
-    return MethodFit(association_term(tables), ASSOCIATION_W2)
+    return MethodFit(association_term(tables), ASSOCIATION_W2, model_uri=model_uri)
 
 
 def run_supervised(

@@ -32,10 +32,12 @@ class DataConfig(_Section):
 
 
 class LinkingConfig(_Section):
-    """Candidate graph and ILP (SPEC section 2). w2 is set by the method (None: no appearance term)."""
+    """Candidate graph and ILP (SPEC section 2). w2 is set by the method (None: no appearance term) and
+    multiplied by ``w2_scale``."""
 
     k_neighbors: int = Field(10, ge=1)
     w1: float = 1.0
+    w2_scale: float = Field(1.0, gt=0, description="|w2|; the sign is the method's (-1 association, +1 embedding)")
     b: float = 0.0
     appear_cost: float = 1.0
     disappear_cost: float = 1.0
@@ -43,6 +45,9 @@ class LinkingConfig(_Section):
     time_limit_s: float | None = Field(None, gt=0)
     mip_rel_gap: float = Field(0.0, ge=0)
     threads: int = Field(1, ge=1)
+    weights_run: str | None = Field(
+        None, description="id of a finished `tune` run whose best w1, w2_scale, b, appear_cost, disappear_cost replace these"
+    )
 
 
 class ModelConfig(_Section):
@@ -181,6 +186,35 @@ class ReidConfig(PatchNetConfig):
     noise: float = Field(0.02, ge=0)
 
 
+#: Searched LinkingConfig fields on a log scale (the others, b, on a linear one).
+LOG_SCALE_WEIGHTS = ("w1", "w2_scale", "appear_cost", "disappear_cost")
+
+
+class TuneConfig(_Section):
+    """Optuna (TPE) search of the ILP weights by the ``tune`` entry point. Each range is [low, high] of
+    the LinkingConfig field of that name; LOG_SCALE_WEIGHTS are searched on a log scale."""
+
+    n_trials: int = Field(40, ge=1, description="finished trials of a study in all, whichever worker runs them")
+    time_limit_s: float = Field(
+        10.0, gt=0, description="ILP time limit (s) of each solve in a trial; a trial that hits it is pruned"
+    )
+    w1: tuple[float, float] = (0.1, 10.0)
+    w2_scale: tuple[float, float] = (0.1, 10.0)
+    b: tuple[float, float] = (-5.0, 5.0)
+    appear_cost: tuple[float, float] = (0.1, 10.0)
+    disappear_cost: tuple[float, float] = (0.1, 10.0)
+
+    @model_validator(mode="after")
+    def _check_ranges(self) -> "TuneConfig":
+        for name in ("b", *LOG_SCALE_WEIGHTS):
+            low, high = getattr(self, name)
+            if not low < high:
+                raise ValueError(f"{name}: range [{low}, {high}] must have low < high")
+            if name in LOG_SCALE_WEIGHTS and low <= 0:
+                raise ValueError(f"{name}: range [{low}, {high}] is searched on a log scale, low must be > 0")
+        return self
+
+
 class RunConfig(_Section):
     """The fully resolved configuration of one run."""
 
@@ -201,6 +235,7 @@ class RunConfig(_Section):
     inference: InferenceConfig = Field(default_factory=InferenceConfig)
     autoencoder: AutoencoderConfig = Field(default_factory=AutoencoderConfig)
     reid: ReidConfig = Field(default_factory=lambda: ReidConfig(batch_size=256, learning_rate=3e-4))
+    tune: TuneConfig = Field(default_factory=TuneConfig)
 
 
 def parse_override(text: str) -> tuple[str, Any]:

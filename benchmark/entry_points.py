@@ -16,17 +16,20 @@ import pandas as pd
 from benchmark.config import RunConfig, load_config
 from benchmark.data.datasets import resolve_dataset
 from benchmark.data.sequence import Dataset
-from benchmark.mlflow_run import entry_point_run, log_dataset, log_outcome
+from benchmark.mlflow_run import entry_point_run, log_dataset, log_outcome, register_model
 from benchmark.linking.pins import Pins
 from benchmark.pipeline import AppearanceFn, track_and_evaluate
+from benchmark.tune.weights import PARAMETER as TUNED_PARAMETER, check_tuned_on, tuned_config
 
 class MethodFit(NamedTuple):
     """What a fitted method hands to the linker: the appearance term d2 and its weight w2 (both None
-    for position only) and, per evaluation sequence, pins of annotated nodes (interpolation setup)."""
+    for position only) and, per evaluation sequence, pins of annotated nodes (interpolation setup);
+    and the MLflow model it logged, if any, which is registered when the run has succeeded."""
 
     appearance: AppearanceFn | None
     w2: float | None
     pins: dict[str, Pins] | None = None
+    model_uri: str | None = None
 
 
 #: A method's fitting step: (dataset, config, seed) -> what the linker needs.
@@ -95,13 +98,24 @@ def track_with_method(
 ) -> pd.DataFrame:
     """Fit ``method`` on ``dataset``, link and score the evaluation sequences, log everything.
 
-    Returns the metrics table (one row per evaluation sequence plus ``mean``).
+    With ``linking.weights_run`` set, the linking weights are those of that ``tune`` run (param
+    ``ilp_weights_run``; the logged ``linking.*`` params are the weights used).
+    Returns the metrics table (one row per evaluation sequence plus ``mean``). A model the fit logged
+    is registered last, as ``<method>-<dataset name>`` (see ``register_model``).
     """
-    config = load_config(profile, overrides)
-    with entry_point_run(method, config, {"method": method, "dataset": dataset, "seed": seed, **(params or {})}):
+    config, tuned = tuned_config(method, profile, overrides)
+    params = {"method": method, "dataset": dataset, "seed": seed, **(params or {})}
+    if tuned is not None:
+        params[TUNED_PARAMETER] = tuned.info.run_id
+    with entry_point_run(method, config, params):
         data = load_dataset(dataset, config)
         log_dataset(data)
+        if tuned is not None:
+            check_tuned_on(tuned, data)
         fitted = fit(data, config, seed)
-        mlflow.log_param("linking.w2", fitted.w2)
+        mlflow.log_param("linking.w2", None if fitted.w2 is None else fitted.w2 * config.linking.w2_scale)
         outcome = track_and_evaluate(data, config.linking, fitted.appearance, fitted.w2, fitted.pins)
-        return log_outcome(data, outcome)
+        table = log_outcome(data, outcome)
+        if fitted.model_uri:
+            register_model(fitted.model_uri, method, data)
+        return table

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 
 import json
+import re
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -98,24 +99,29 @@ def log_outcome(dataset: Dataset, outcome: DatasetOutcome) -> pd.DataFrame:
 
     Artifacts: ``metrics.csv`` (one row per sequence plus ``mean``), ``linking.csv`` (solver statistics),
     ``predictions/<seq>.geff`` and, where the sequence has masks, ``predictions/<seq>_RES`` (CTC results).
-    Returns the metrics table.
+    Sequences without GT have no metrics; when none has GT there is no ``metrics.csv``.
+    Returns the metrics table (empty when no sequence has GT).
     """
-    rows = {name: seq.metrics for name, seq in outcome.sequences.items()}
-    rows["mean"] = outcome.metrics
+    rows = {name: seq.metrics for name, seq in outcome.sequences.items() if seq.metrics}
+    if rows:
+        rows["mean"] = outcome.metrics
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "sequence"
     stats = pd.DataFrame.from_dict({name: seq.solution.stats for name, seq in outcome.sequences.items()}, orient="index")
     stats.index.name = "sequence"
 
     for name, seq in outcome.sequences.items():
-        mlflow.log_metrics({f"{name}/{metric}": value for metric, value in seq.metrics.items()})
+        if seq.metrics:
+            mlflow.log_metrics({f"{name}/{metric}": value for metric, value in seq.metrics.items()})
         numeric = {key: float(value) for key, value in seq.solution.stats.items() if isinstance(value, (int, float))}
         mlflow.log_metrics({f"{name}/linking/{key}": value for key, value in numeric.items()})
-    mlflow.log_metrics(outcome.metrics)
+    if outcome.metrics:
+        mlflow.log_metrics(outcome.metrics)
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        table.to_csv(folder / "metrics.csv")
+        if rows:
+            table.to_csv(folder / "metrics.csv")
         stats.to_csv(folder / "linking.csv")
         predictions = folder / "predictions"
         predictions.mkdir()
@@ -126,3 +132,19 @@ def log_outcome(dataset: Dataset, outcome: DatasetOutcome) -> pd.DataFrame:
                 write_ctc_prediction(predictions, sequence, seq.solution.edges)
         mlflow.log_artifacts(tmp)
     return table
+
+
+def registered_model_name(method: str, dataset: Dataset) -> str:
+    """``<method>-<dataset name>``, the dataset name reduced to [A-Za-z0-9_-] (others become ``-``)."""
+    return f"{method}-{re.sub(r'[^A-Za-z0-9_-]', '-', dataset.name)}"
+
+
+def register_model(model_uri: str, method: str, dataset: Dataset) -> str:
+    """Register ``model_uri`` (a model logged by the active run) as a new version of
+    ``registered_model_name(method, dataset)``; tag the run ``registered_model`` = ``models:/NAME/VERSION``
+    and return that URI."""
+    name = registered_model_name(method, dataset)
+    version = mlflow.register_model(model_uri, name)
+    uri = f"models:/{name}/{version.version}"
+    mlflow.set_tag("registered_model", uri)
+    return uri

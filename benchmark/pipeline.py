@@ -24,7 +24,7 @@ AppearanceFn = Callable[[Sequence, CandidateGraph], EdgeTerm]
 
 @dataclass
 class SequenceOutcome:
-    """Linking result and metrics of one evaluation sequence."""
+    """Linking result and metrics of one evaluation sequence (no metrics for a sequence without GT)."""
 
     solution: LinkingSolution
     metrics: dict[str, float]
@@ -38,7 +38,9 @@ class DatasetOutcome:
 
     @property
     def metrics(self) -> dict[str, float]:
-        return mean_metrics({name: outcome.metrics for name, outcome in self.sequences.items()})
+        """Mean of each metric over the scored sequences; empty when none has GT."""
+        scored = {name: outcome.metrics for name, outcome in self.sequences.items() if outcome.metrics}
+        return mean_metrics(scored) if scored else {}
 
 
 def track_sequence(
@@ -48,9 +50,14 @@ def track_sequence(
     w2: float | None = None,
     pins: Pins | None = None,
 ) -> LinkingSolution:
-    """Solve the linking problem of one sequence with the configured weights and solver."""
+    """Solve the linking problem of one sequence with the configured weights and solver; the method's
+    ``w2`` is multiplied by ``linking.w2_scale``."""
     weights = LinkingWeights(
-        w1=linking.w1, w2=w2, b=linking.b, appear=linking.appear_cost, disappear=linking.disappear_cost
+        w1=linking.w1,
+        w2=None if w2 is None else w2 * linking.w2_scale,
+        b=linking.b,
+        appear=linking.appear_cost,
+        disappear=linking.disappear_cost,
     )
     edge_term = None if appearance is None else (lambda candidates: appearance(sequence, candidates))
     return link(
@@ -79,9 +86,11 @@ def track_and_evaluate(
     w2: float | None = None,
     pins: dict[str, Pins] | None = None,
 ) -> DatasetOutcome:
-    """Link and score every evaluation sequence of ``dataset`` (with ``pins[sequence name]`` if given)."""
+    """Link every evaluation sequence of ``dataset`` (with ``pins[sequence name]`` if given) and score
+    those with GT (``Sequence.has_gt``)."""
     outcome = DatasetOutcome()
     for sequence in dataset.evaluation_sequences():
         solution = track_sequence(sequence, linking, appearance, w2, (pins or {}).get(sequence.name))
-        outcome.sequences[sequence.name] = SequenceOutcome(solution, evaluate_sequence(sequence, solution.edges))
+        metrics = evaluate_sequence(sequence, solution.edges) if sequence.has_gt else {}
+        outcome.sequences[sequence.name] = SequenceOutcome(solution, metrics)
     return outcome

@@ -27,8 +27,9 @@ def check_run_id(parameter: str, run_id: str) -> str:
     return run_id
 
 
-def named_run(parameter: str, run_id: str, entry_point: str, dataset: Dataset) -> Run:
-    """The finished ``entry_point`` run ``run_id`` made on ``dataset``'s data, else ConfigError."""
+def named_run(parameter: str, run_id: str, entry_point: str, dataset: Dataset | None) -> Run:
+    """The finished ``entry_point`` run ``run_id`` made on ``dataset``'s data (on any data when
+    ``dataset`` is None), else ConfigError."""
     check_run_id(parameter, run_id)
     try:
         run = MlflowClient().get_run(run_id)
@@ -41,7 +42,7 @@ def named_run(parameter: str, run_id: str, entry_point: str, dataset: Dataset) -
         problem = f"is a {run.data.tags.get('entry_point')!r} run, not an {entry_point!r} run"
     elif run.info.status != "FINISHED":
         problem = f"did not finish (status {run.info.status})"
-    elif run.data.params.get("dataset.fingerprint") != dataset.fingerprint:
+    elif dataset is not None and run.data.params.get("dataset.fingerprint") != dataset.fingerprint:
         problem = f"was made on other data (dataset {run.data.params.get('dataset')!r}, another fingerprint)"
     if problem:
         raise ConfigError(f"parameter {parameter}={run_id!r}: the run {problem}")

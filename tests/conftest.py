@@ -96,7 +96,9 @@ def tracking(tmp_path_factory) -> dict[str, str]:
         "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
         "MLFLOW_EXPERIMENT_NAME": "tests",
     }
-    saved = {key: os.environ.get(key) for key in env}
+    # mlflow.set_experiment exports MLFLOW_EXPERIMENT_ID; one left by another module would clash with the name
+    saved = {key: os.environ.get(key) for key in (*env, "MLFLOW_EXPERIMENT_ID")}
+    os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
     os.environ.update(env)
     mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
     mlflow.create_experiment("tests", artifact_location=(root / "artifacts").as_uri())

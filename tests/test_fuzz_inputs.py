@@ -49,6 +49,7 @@ from benchmark.config import PROFILES, flatten, load_config, parse_override
 from benchmark.data.ctc import write_ctc_sequence
 from benchmark.data.datasets import resolve_dataset
 from benchmark.errors import ConfigError, DataError
+from benchmark.sweep.executors import EXECUTORS, SCHEDULER_ADDRESS
 from benchmark.sweep.grid import GRIDS, TABLE1_METHODS, load_grid
 
 SECONDS_PER_CASE = 10.0
@@ -1209,8 +1210,14 @@ def argv_workers(draw: Draw) -> Argv:
 
 
 def argv_executor(draw: Draw) -> Argv:
-    executor = draw(st.text(max_size=8).filter(lambda text: text != "local"))
+    executor = draw(st.text(max_size=8).filter(lambda text: text not in EXECUTORS))
     return ["sweep", f"--executor={executor}"], "parameter executor="
+
+
+def argv_scheduler(draw: Draw) -> Argv:
+    scheduler = draw(st.text(min_size=1, max_size=24).filter(lambda text: not SCHEDULER_ADDRESS.fullmatch(text)))
+    command = draw(st.sampled_from(["sweep", "main"]))
+    return [command, "--executor=dask", f"--scheduler={scheduler}"], "parameter scheduler="
 
 
 CLI_KINDS: dict[str, Callable[[Draw], Argv]] = {
@@ -1223,6 +1230,7 @@ CLI_KINDS: dict[str, Callable[[Draw], Argv]] = {
     "--attrackt-run / --autoencoder-run": argv_run_id,
     "--workers": argv_workers,
     "--executor": argv_executor,
+    "--scheduler": argv_scheduler,
 }
 
 

@@ -9,6 +9,14 @@ Layout of one sequence ``NAME`` under a dataset folder (NAME is any folder name:
     NAME_ST/SEG/man_segTTT.tif     optional silver-truth segmentation (read with ``merge_st``)
     NAME_RES/maskTTT.tif + res_track.txt   tracking results, same conventions
 
+A *movie* (a user's time-lapse to track, without ground truth) is a sequence without ``NAME_GT``::
+
+    NAME/tTTT.tif                  raw images (optional)
+    NAME_SEG/maskTTT.tif           label masks (integer dtype), one label per cell and frame
+
+Its labels need not be track ids (they only name regions within a frame) and its detections have no
+parent (``Sequence.has_gt`` False).
+
 Frame numbers TTT run 0..T-1 without gaps, zero-padded (the writers use 3 digits, 4 when a sequence
 has 1000 frames or more; the reader accepts any padding). A track's label may be missing in some
 frames between its begin and end; its next occurrence then links to the previous one.
@@ -40,6 +48,9 @@ TRACK_COLUMNS = ("label", "begin", "end", "parent")
 _IMAGE_FILE = re.compile(r"t(\d+)\.tiff?")
 _MASK_FILE = re.compile(r"man_track(\d+)\.tiff?")
 _SILVER_FILE = re.compile(r"man_seg(\d+)\.tiff?")
+_SEGMENTATION_FILE = re.compile(r"mask(\d+)\.tiff?")
+#: Suffix of a movie sequence's mask folder (``NAME_SEG``).
+SEGMENTATION_SUFFIX = "_SEG"
 _MAX_CTC_LABEL = np.iinfo(np.uint16).max
 _MAX_INT64 = np.iinfo(np.int64).max
 
@@ -67,6 +78,14 @@ def write_masks(folder: Path, masks: np.ndarray, prefix: str) -> None:
         tifffile.imwrite(folder / f"{prefix}{t:0{digits}d}.tif", mask.astype(np.uint16), compression="zlib")
 
 
+def write_images(folder: Path, images: np.ndarray) -> None:
+    """Write a (T, H, W) image stack as ``folder/tTTT.tif`` (dtype kept, zlib-compressed)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    digits = frame_digits(len(images))
+    for t, image in enumerate(images):
+        tifffile.imwrite(folder / f"t{t:0{digits}d}.tif", image, compression="zlib")
+
+
 def write_ctc_sequence(
     root: Path,
     name: str,
@@ -76,14 +95,17 @@ def write_ctc_sequence(
 ) -> None:
     """Write one GT sequence: ``root/name/tTTT.tif`` (if images), ``root/name_GT/TRA/...``."""
     if images is not None:
-        folder = root / name
-        folder.mkdir(parents=True, exist_ok=True)
-        digits = frame_digits(len(images))
-        for t, image in enumerate(images):
-            tifffile.imwrite(folder / f"t{t:0{digits}d}.tif", image, compression="zlib")
+        write_images(root / name, images)
     tra = root / f"{name}_GT" / "TRA"
     write_masks(tra, masks, "man_track")
     write_track_table(tra / "man_track.txt", tracks)
+
+
+def write_movie(root: Path, name: str, images: np.ndarray | None, masks: np.ndarray) -> None:
+    """Write one movie (no GT): ``root/name/tTTT.tif`` (if images) and ``root/name_SEG/maskTTT.tif``."""
+    if images is not None:
+        write_images(root / name, images)
+    write_masks(root / f"{name}{SEGMENTATION_SUFFIX}", masks, "mask")
 
 
 def write_ctc_result(root: Path, name: str, masks: np.ndarray, tracks: pd.DataFrame) -> Path:
@@ -141,8 +163,8 @@ def predicted_tracks(frames: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray,
 def write_ctc_prediction(out_root: Path, seq: Sequence, edges: np.ndarray) -> Path:
     """Write predicted lineage ``edges`` of ``seq`` as CTC results; returns ``out_root/NAME_RES``.
 
-    The masks are the sequence's GT masks (``seq.mask_paths``; the TRA masks even when the
-    detections were read with ``merge_st``) relabelled by predicted track (see ``predicted_tracks``).
+    The masks are the sequence's masks (``seq.mask_paths``: GT TRA masks, even when the detections
+    were read with ``merge_st``, or a movie's masks) relabelled by predicted track (see ``predicted_tracks``).
     """
     if not seq.has_masks:
         raise DataError(seq.source or seq.name, f"sequence {seq.name} has no masks: CTC results need them")
@@ -171,11 +193,12 @@ class SequenceFiles:
 
     images: list[Path]  # empty when the sequence has no raw images
     masks: list[Path]
-    track_table: Path
+    track_table: Path | None  # None for a movie (no GT)
     silver_truth: list[Path]  # empty unless read with merge_st and NAME_ST/SEG exists
 
     def all(self) -> list[Path]:
-        return [*self.images, *self.masks, self.track_table, *self.silver_truth]
+        table = [] if self.track_table is None else [self.track_table]
+        return [*self.images, *self.masks, *table, *self.silver_truth]
 
 
 def list_ctc_sequences(root: Path) -> list[str]:
@@ -185,6 +208,31 @@ def list_ctc_sequences(root: Path) -> list[str]:
         for folder in Path(root).glob("*_GT")
         if (folder / "TRA" / "man_track.txt").is_file()
     )
+
+
+def list_movie_sequences(root: Path) -> list[str]:
+    """Sorted names of the movies under ``root``: every NAME with ``NAME_SEG/maskTTT.tif`` files."""
+    return sorted(
+        folder.name.removesuffix(SEGMENTATION_SUFFIX)
+        for folder in Path(root).glob(f"*{SEGMENTATION_SUFFIX}")
+        if folder.is_dir() and any(_SEGMENTATION_FILE.fullmatch(path.name) for path in folder.iterdir())
+    )
+
+
+def movie_files(root: Path, name: str) -> SequenceFiles:
+    """Find and check the files of movie ``name`` (``NAME_SEG/maskTTT.tif``, optional ``NAME/tTTT.tif``).
+
+    Raises DataError when the masks are missing, frame numbers have gaps, or images and masks differ
+    in number.
+    """
+    folder = Path(root) / f"{name}{SEGMENTATION_SUFFIX}"
+    masks = _numbered_files(folder, _SEGMENTATION_FILE)
+    if not masks:
+        raise DataError(folder, f"no maskTTT.tif masks: movie {name!r} needs {name}{SEGMENTATION_SUFFIX}/mask000.tif, ...")
+    images = _numbered_files(Path(root) / name, _IMAGE_FILE)
+    if images and len(images) != len(masks):
+        raise DataError(Path(root) / name, f"{len(images)} images tTTT.tif but {len(masks)} masks in {folder}")
+    return SequenceFiles(images, masks, None, [])
 
 
 def sequence_files(root: Path, name: str, *, merge_st: bool = False) -> SequenceFiles:
@@ -224,8 +272,17 @@ def read_ctc_sequence(
     Without raw images ``has_images`` is False and the intensity feature is 0; the others come from
     the masks. Every inconsistency raises DataError naming the file (and line of man_track.txt).
     """
-    root = Path(root)
-    files = sequence_files(root, name, merge_st=merge_st)
+    return _read_sequence(Path(root), name, sequence_files(root, name, merge_st=merge_st), merge_st, cache_dir)
+
+
+def read_movie_sequence(root: Path, name: str, *, cache_dir: Path | None = None) -> Sequence:
+    """Read movie ``name`` under ``root`` (see the module docstring) into a Sequence without GT:
+    every ``parent_id`` is NO_PARENT and ``has_gt`` is False. Otherwise as ``read_ctc_sequence``."""
+    return _read_sequence(Path(root), name, movie_files(root, name), False, cache_dir)
+
+
+def _read_sequence(root: Path, name: str, files: SequenceFiles, merge_st: bool, cache_dir: Path | None) -> Sequence:
+    """The Sequence of ``files``, its detections computed or read from the cache."""
     folder = default_cache_dir() if cache_dir is None else Path(cache_dir)
     key = cache_key(files.all(), {"feature_version": FEATURE_VERSION, "merge_st": merge_st})
     cached = load_table(folder, key)
@@ -245,6 +302,7 @@ def read_ctc_sequence(
         image_shape=(int(image_shape[0]), int(image_shape[1])),
         has_images=bool(files.images),
         has_masks=True,
+        has_gt=files.track_table is not None,
         source=root,
         image_paths=files.images,
         mask_paths=files.masks,
@@ -412,8 +470,10 @@ def read_image_stack(paths: list[Path], shape: tuple[int, int]) -> np.ndarray:
 
 
 def _compute_detections(files: SequenceFiles) -> tuple[pd.DataFrame, tuple[int, int]]:
-    """The validated detections table (DETECTION_COLUMNS + FEATURE_COLUMNS) and the frame shape."""
-    tracks = read_track_table(files.track_table)
+    """The validated detections table (DETECTION_COLUMNS + FEATURE_COLUMNS) and the frame shape.
+
+    Without a track table (a movie) every detection is a root (NO_PARENT)."""
+    tracks = None if files.track_table is None else read_track_table(files.track_table)
     masks = _read_label_stack(files.masks)
     shape = masks.shape[1:]
     images = read_image_stack(files.images, shape) if files.images else None
@@ -421,10 +481,13 @@ def _compute_detections(files: SequenceFiles) -> tuple[pd.DataFrame, tuple[int, 
         masks = merge_silver_truth(masks, _read_label_stack(files.silver_truth, shape))
     table = sequence_features(masks, images)
     if table.empty:
-        raise DataError(files.track_table.parent, "no labelled cell in any mask: the sequence is empty")
-    _check_labels_match(files, tracks, table)
+        raise DataError(files.masks[0].parent, "no labelled cell in any mask: the sequence is empty")
     table.insert(0, "node_id", np.arange(len(table), dtype=np.int64))
-    table["parent_id"] = _parent_ids(table["t"].to_numpy(), table["label"].to_numpy(), tracks)
+    if tracks is None:
+        table["parent_id"] = np.full(len(table), NO_PARENT, dtype=np.int64)
+    else:
+        _check_labels_match(files, tracks, table)
+        table["parent_id"] = _parent_ids(table["t"].to_numpy(), table["label"].to_numpy(), tracks)
     return table[[*DETECTION_COLUMNS, *FEATURE_COLUMNS]], (int(shape[0]), int(shape[1]))
 
 

@@ -5,6 +5,9 @@ Specs:
 - a folder in CTC layout. With a ``dataset.yaml`` (``name``, ``split: {train: [...], val: [...],
   test: [...]}``, sequence names quoted as strings) that split is used; without one every CTC
   sequence found is both a training and an evaluation sequence (val empty).
+- a folder of movies without GT (``NAME/tTTT.tif`` + ``NAME_SEG/maskTTT.tif``, see ``ctc.py``),
+  used when the folder has no GT sequence: every movie is an evaluation sequence, none a training
+  or validation one (a dataset.yaml may say otherwise); runs track them without scoring.
 - a ``.csv`` file of point data (see ``points.py``): every sequence is train and test, val empty.
 - ``hela``: CTC Fluo-N2DL-HeLa at ``<data_dir>/Fluo-N2DL-HeLa`` (or ``$ATTRACKT_HELA_DIR``); train
   01, test 02, val empty; masks merged with the silver truth (``merge_st``) as in the paper.
@@ -23,18 +26,31 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import tifffile
 import yaml
 from tqdm import tqdm
 
 from benchmark.data.cache import fingerprint
-from benchmark.data.ctc import list_ctc_sequences, read_ctc_sequence, sequence_files
+from benchmark.data.ctc import (
+    SequenceFiles,
+    list_ctc_sequences,
+    list_movie_sequences,
+    movie_files,
+    read_ctc_sequence,
+    read_movie_sequence,
+    sequence_files,
+    write_movie,
+)
 from benchmark.data.points import read_points_csv
-from benchmark.data.sequence import Dataset, Split
+from benchmark.data.sequence import Dataset, Sequence, Split
 from benchmark.errors import ConfigError, DataError
 
 DATASET_FILE = "dataset.yaml"
@@ -90,23 +106,101 @@ def resolve_dataset(
     raise ConfigError(f"dataset {spec!r}: unknown; use one of {names}, or the path of a CTC folder or .csv file")
 
 
+def read_movie(images: Path | str, masks: Path | str | None = None, *, data_dir: Path, cache_dir: Path | None = None) -> Dataset:
+    """A movie to track, without GT: a folder (``resolve_dataset``'s folder spec: movies, or GT
+    sequences) when ``masks`` is None, else an images stack and a masks stack as TIFF files.
+
+    A pair of stacks, (T, Y, X) images of any numeric dtype and (T, Y, X) integer labels (one label
+    per cell and frame), is written once as the movie ``<images file stem>`` in CTC layout under
+    ``<data_dir>/movies/<stem>-<hash of both files' contents>`` and read from there. Raises DataError
+    naming the file for a missing file, a folder without sequences, an images TIFF without masks, a
+    stack that is not 3D, masks that are not integer labels in 0..65535 or whose shape differs from the
+    images'.
+    """
+    images = Path(images).expanduser()
+    if not images.exists():
+        raise DataError(images, "no such file or folder")
+    if masks is None:
+        if images.is_dir():
+            return _read_folder(images, cache_dir)
+        raise DataError(images, "a movie given as a TIFF stack needs its masks: a (T, Y, X) TIFF stack of labels")
+    masks = Path(masks).expanduser()
+    if images.is_dir():
+        raise DataError(masks, f"masks are given as a stack only with an images stack, not with the folder {images}")
+    if not masks.is_file():
+        raise DataError(masks, "no such file")
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "-", images.stem.removesuffix(".ome")) or "movie"
+    digest = hashlib.sha256()
+    for path in (images, masks):
+        with path.open("rb") as stream:
+            digest.update(hashlib.file_digest(stream, "sha256").digest())
+    root = _materialised(
+        Path(data_dir) / "movies" / f"{stem}-{digest.hexdigest()[:12]}",
+        lambda folder: write_movie(folder, stem, *_read_movie_stacks(images, masks)),
+    )
+    return _read_folder(root, cache_dir, name=stem)
+
+
+def _read_movie_stacks(images: Path, masks: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The (T, Y, X) images and label stacks of a movie, checked against each other."""
+    arrays = []
+    for path in (images, masks):
+        try:
+            array = tifffile.imread(path)
+        except Exception as error:  # noqa: BLE001 - tifffile and its codecs raise many unrelated types
+            raise DataError(path, f"not a readable TIFF file ({type(error).__name__}: {error})") from None
+        if array.ndim != 3:
+            raise DataError(path, f"a movie stack must be 3D (T, Y, X), not of shape {array.shape}")
+        arrays.append(array)
+    image_stack, label_stack = arrays
+    if not np.issubdtype(label_stack.dtype, np.integer):
+        raise DataError(masks, f"masks need an integer dtype (labels), not {label_stack.dtype}")
+    if label_stack.size and not 0 <= label_stack.min() <= label_stack.max() <= np.iinfo(np.uint16).max:
+        raise DataError(masks, f"labels must lie in 0..65535 (CTC masks are uint16), not {label_stack.min()}..{label_stack.max()}")
+    if label_stack.shape != image_stack.shape:
+        raise DataError(masks, f"masks of shape {label_stack.shape} but the images {images.name} are {image_stack.shape}")
+    return image_stack, label_stack
+
+
 def _read_folder(root: Path, cache_dir: Path | None, name: str | None = None) -> Dataset:
-    """A CTC folder, split by its dataset.yaml when there is one, else every sequence in train and test."""
+    """A CTC folder, split by its dataset.yaml when there is one, else every sequence in train and test;
+    a folder without GT sequences is read as movies (every one an evaluation sequence only)."""
     found = list_ctc_sequences(root)
+    movies = not found
+    if movies:
+        found = list_movie_sequences(root)
     if (root / DATASET_FILE).is_file():
         described_name, split = _read_dataset_file(root / DATASET_FILE, found)
         name = name or described_name
+    elif found and movies:
+        split = Split(train=(), val=(), test=tuple(found))
     elif found:
         split = Split(train=tuple(found), val=(), test=tuple(found))
     else:
-        raise DataError(root, "no CTC sequence found (a sequence NAME needs NAME_GT/TRA/man_track.txt)")
-    return _ctc_dataset(name or root.name, root, split, cache_dir, merge_st=False)
+        raise DataError(
+            root,
+            "no CTC sequence found (a sequence NAME needs NAME_GT/TRA/man_track.txt; a movie without GT "
+            "needs NAME_SEG/mask000.tif, ...)",
+        )
+    return _ctc_dataset(name or root.name, root, split, cache_dir, merge_st=False, movies=movies)
 
 
-def _ctc_dataset(name: str, root: Path, split: Split, cache_dir: Path | None, merge_st: bool) -> Dataset:
+def _ctc_dataset(
+    name: str, root: Path, split: Split, cache_dir: Path | None, merge_st: bool, movies: bool = False
+) -> Dataset:
+    """The dataset of ``split``'s sequences under ``root``: GT sequences, or movies when ``movies``."""
+
+    def read(seq: str) -> Sequence:
+        if movies:
+            return read_movie_sequence(root, seq, cache_dir=cache_dir)
+        return read_ctc_sequence(root, seq, merge_st=merge_st, cache_dir=cache_dir)
+
+    def files_of(seq: str) -> SequenceFiles:
+        return movie_files(root, seq) if movies else sequence_files(root, seq, merge_st=merge_st)
+
     names = tqdm(split.all(), desc=f"reading {name}", unit="sequence", disable=None, leave=False)
-    sequences = {seq: read_ctc_sequence(root, seq, merge_st=merge_st, cache_dir=cache_dir) for seq in names}
-    files = [path for seq in split.all() for path in sequence_files(root, seq, merge_st=merge_st).all()]
+    sequences = {seq: read(seq) for seq in names}
+    files = [path for seq in split.all() for path in files_of(seq).all()]
     return Dataset(
         name=name,
         sequences=sequences,
@@ -213,20 +307,32 @@ def _synthetic_root(preset: str, data_dir: Path, seed: int, overrides: dict[str,
     Generation writes into a temporary sibling folder that is renamed when whole, so an interrupted
     or concurrent run never leaves or reads a partial dataset.
     """
-    from benchmark.data.synthetic import COMPLETE_MARKER, GENERATOR_VERSION, generate_dataset  # only for presets
+    from benchmark.data.synthetic import GENERATOR_VERSION, generate_dataset  # only for presets
 
     identity = json.dumps(
         {"seed": seed, "overrides": overrides, "generator": GENERATOR_VERSION}, sort_keys=True, default=str
     )
     root = data_dir / f"{preset}-{hashlib.sha256(identity.encode()).hexdigest()[:12]}"
+    return _materialised(root, lambda folder: generate_dataset(preset, folder, seed=seed, **overrides))
+
+
+def _materialised(root: Path, write: Callable[[Path], None]) -> Path:
+    """``root``, written by ``write(folder)`` unless it is complete (holds COMPLETE_MARKER).
+
+    ``write`` fills a temporary sibling folder, which gets the marker and is renamed when whole, so
+    an interrupted or concurrent run never leaves or reads a partial folder.
+    """
+    from benchmark.data.synthetic import COMPLETE_MARKER  # noqa: PLC0415 - the marker's home
+
     if (root / COMPLETE_MARKER).is_file():
         return root
-    scratch = data_dir / f".{root.name}.{uuid.uuid4().hex[:8]}"
+    scratch = root.parent / f".{root.name}.{uuid.uuid4().hex[:8]}"
     scratch.mkdir(parents=True)
     try:
-        generate_dataset(preset, scratch, seed=seed, **overrides)
+        write(scratch)
+        (scratch / COMPLETE_MARKER).touch()
         if root.exists() and not (root / COMPLETE_MARKER).is_file():
-            shutil.rmtree(root)  # left by an older, interrupted generation
+            shutil.rmtree(root)  # left by an older, interrupted write
         try:
             scratch.rename(root)
         except OSError:

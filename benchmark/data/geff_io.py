@@ -21,10 +21,11 @@ from benchmark.errors import DataError
 NODE_PROPERTIES: tuple[str, ...] = ("t", "y", "x", "label")
 
 
-def write_geff(path: Path, seq: Sequence, edges: np.ndarray) -> Path:
+def write_geff(path: Path, seq: Sequence, edges: np.ndarray, extra: dict[str, np.ndarray] | None = None) -> Path:
     """Write ``seq``'s detections and the (M, 2) (parent, child) node-id ``edges`` to ``path``.
 
-    An existing store at ``path`` is replaced. Returns ``path``.
+    ``extra``: further node properties, one value per detection. An existing store at ``path`` is
+    replaced. Returns ``path``.
     """
     detections = seq.detections
     metadata = GeffMetadata(
@@ -38,6 +39,7 @@ def write_geff(path: Path, seq: Sequence, edges: np.ndarray) -> Path:
         edge_props_metadata={},
     )
     props = {name: {"values": detections[name].to_numpy(), "missing": None} for name in NODE_PROPERTIES}
+    props.update({name: {"values": np.asarray(values), "missing": None} for name, values in (extra or {}).items()})
     write_arrays(
         str(path),
         detections["node_id"].to_numpy(dtype=np.uint64),
@@ -50,8 +52,9 @@ def write_geff(path: Path, seq: Sequence, edges: np.ndarray) -> Path:
     return Path(path)
 
 
-def read_geff(path: Path) -> tuple[pd.DataFrame, np.ndarray]:
-    """Nodes (columns ``node_id`` + NODE_PROPERTIES, sorted by node id) and (M, 2) int64 edges.
+def read_geff(path: Path, extra: tuple[str, ...] = ()) -> tuple[pd.DataFrame, np.ndarray]:
+    """Nodes (columns ``node_id`` + NODE_PROPERTIES + those of the ``extra`` properties the store has,
+    sorted by node id) and (M, 2) int64 edges.
 
     Raises DataError naming ``path`` when it is not a GEFF store or lacks a node property.
     """
@@ -63,7 +66,7 @@ def read_geff(path: Path) -> tuple[pd.DataFrame, np.ndarray]:
     if missing:
         raise DataError(path, f"GEFF nodes lack the propert(ies) {', '.join(missing)}")
     nodes = pd.DataFrame({"node_id": graph["node_ids"].astype(np.int64)})
-    for name in NODE_PROPERTIES:
+    for name in (*NODE_PROPERTIES, *(name for name in extra if name in graph["node_props"])):
         nodes[name] = graph["node_props"][name]["values"]
     edges = np.asarray(graph["edge_ids"], dtype=np.int64).reshape(-1, 2)
     return nodes.sort_values("node_id", ignore_index=True), edges

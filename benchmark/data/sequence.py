@@ -41,7 +41,8 @@ class Sequence:
     """One time-lapse: its detections (with features) and where its frames come from.
 
     ``detections`` has DETECTION_COLUMNS + FEATURE_COLUMNS. Without raw images (``has_images`` False)
-    the intensity feature is 0; point data (no masks either) has all features 0.
+    the intensity feature is 0; point data (no masks either) has all features 0. A movie to track
+    has no GT lineage (``has_gt`` False, every ``parent_id`` NO_PARENT) and is never scored.
     """
 
     name: str
@@ -50,6 +51,7 @@ class Sequence:
     image_shape: tuple[int, int] | None = None
     has_images: bool = False
     has_masks: bool = False
+    has_gt: bool = True
     source: Path | None = None
     image_paths: list[Path] = field(default_factory=list)
     mask_paths: list[Path] = field(default_factory=list)

@@ -4,7 +4,9 @@ A sweep is identified by its grid hash (grid file contents): running the same gr
 same sweep run, skips children that already FINISHED with the same config hash, marks children left
 RUNNING by a killed sweep as KILLED, and redoes failed or killed ones. A run starts once the run it
 needs (autoencoder, Attrackt) has finished; its run id is passed on, so artifacts are reused, never
-retrained. ``workers`` runs go at once, each in its own process with CPU threads shared out.
+retrained. Runs execute in processes started by threads of the sweep (``local``: ``workers`` at
+once, CPU threads shared out) or by Dask workers (``dask``: see :mod:`benchmark.sweep.executors`);
+either way each child runs in the sweep's working folder and logs to the sweep's tracking store.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +30,7 @@ from tqdm import tqdm
 
 from benchmark.errors import ConfigError
 from benchmark.tracking import EXTRA_TAGS_ENV, PARENT_RUN_ENV, current_experiment_id
+from benchmark.sweep.executors import open_executor, threads_per_run
 from benchmark.sweep.grid import Grid, RunSpec, expand, load_grid
 
 #: The option that hands a needed run's id to the entry point.
@@ -55,13 +58,18 @@ class SweepResult:
 
 @dataclass(frozen=True)
 class SweepContext:
-    """What every child run needs to know about its sweep."""
+    """What every child run needs to know about its sweep, wherever it executes.
+
+    ``cwd``: the sweep's working folder (absolute), the child's too; ``threads_per_run``: the child's
+    ``OMP_NUM_THREADS`` unless its environment sets one (None: leave it to that environment).
+    """
 
     parent_run_id: str
     grid_hash: str
     experiment_id: str
     tracking_uri: str
-    threads_per_run: int
+    cwd: str
+    threads_per_run: int | None
 
 
 def grid_hash(grid: Grid) -> str:
@@ -101,10 +109,11 @@ def execute(spec: RunSpec, config_hash: str, needed_run_id: str | None, context:
         }
     )
     env.pop("MLFLOW_EXPERIMENT_NAME", None)
-    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        env.setdefault(variable, str(context.threads_per_run))
+    if context.threads_per_run is not None:
+        for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            env.setdefault(variable, str(context.threads_per_run))
     start = time.perf_counter()
-    result = subprocess.run(command(spec, needed_run_id), env=env, capture_output=True, text=True)
+    result = subprocess.run(command(spec, needed_run_id), env=env, cwd=context.cwd, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     client = MlflowClient(context.tracking_uri)
     query = f"tags.config_hash = '{config_hash}' and tags.sweep_run = '{context.parent_run_id}'"
@@ -124,11 +133,12 @@ def _summary(run) -> str:
     return f"AOGM {aogm:.1f}" if aogm is not None else ""
 
 
-def open_sweep(grid_name: str, grid: Grid, workers: int) -> SweepContext:
+def open_sweep(grid_name: str, grid: Grid, threads: int | None, executor_tags: dict[str, str]) -> SweepContext:
     """The sweep run of this grid (resumed when it exists, else created) and its child-run context.
 
     Under ``mlflow run`` the run MLflow made becomes the sweep run, or points at the existing one
-    (tag ``sweep_run``). Children a killed sweep left RUNNING are marked KILLED.
+    (tag ``sweep_run``). Children a killed sweep left RUNNING are marked KILLED. ``executor_tags``
+    (where this session's runs execute) are set on every start, resumed or not.
     """
     experiment_id = current_experiment_id()
     client = MlflowClient()
@@ -151,20 +161,38 @@ def open_sweep(grid_name: str, grid: Grid, workers: int) -> SweepContext:
             client.set_tag(parent, key, value)
         client.log_param(parent, "grid", grid_name)
         client.log_text(parent, json.dumps(grid.model_dump(), indent=2), "grid.json")
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    context = SweepContext(parent, hashed, experiment_id, mlflow.get_tracking_uri(), threads)
+    for key, value in executor_tags.items():
+        client.set_tag(parent, key, value)
+    context = SweepContext(parent, hashed, experiment_id, mlflow.get_tracking_uri(), os.getcwd(), threads)
     for run in child_runs(client, context, "RUNNING"):
         client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.KILLED))
     return context
 
 
-def run_sweep(grid_name: str, workers: int = 1, run: Callable[..., Outcome] = execute) -> SweepResult:
-    """Run every run of the grid ``grid_name`` (name or file) with ``workers`` at once; see the module doc."""
+def run_sweep(
+    grid_name: str,
+    workers: int = 1,
+    run: Callable[..., Outcome] = execute,
+    executor: str = "local",
+    scheduler: str | None = None,
+) -> SweepResult:
+    """Run every run of the grid ``grid_name`` (name or file) on ``executor`` (local, or dask at the
+    scheduler address ``scheduler`` or on a LocalCluster) with ``workers`` at once; see the module doc.
+    ``run`` must be importable by reference where it executes (Dask pickles it)."""
     if workers < 1:
         raise ConfigError(f"parameter workers={workers}: must be >= 1")
     grid = load_grid(grid_name)
     specs = expand(grid)
-    context = open_sweep(grid_name, grid, workers)
+    with open_executor(executor, workers, scheduler) as pool:
+        tags = {"executor": executor, "scheduler": scheduler or ("LocalCluster" if executor == "dask" else "")}
+        context = open_sweep(grid_name, grid, threads_per_run(executor, workers, scheduler), tags)
+        return _schedule(pool, run, grid_name, specs, context)
+
+
+def _schedule(pool: Executor, run: Callable[..., Outcome], grid_name: str, specs: list[RunSpec],
+              context: SweepContext) -> SweepResult:
+    """Submit each run to ``pool`` once the run it needs has finished, skip those finished before,
+    and close the sweep run with the outcomes."""
     client = MlflowClient()
     hashes = {spec: spec.config_hash() for spec in specs}
     done = {run.data.tags["config_hash"]: run for run in child_runs(client, context, "FINISHED")}
@@ -179,27 +207,30 @@ def run_sweep(grid_name: str, workers: int = 1, run: Callable[..., Outcome] = ex
         progress.write(f"[{len(outcomes)}/{len(specs)}] {outcome.status:8} {outcome.spec.name} "
                        f"({outcome.seconds:.0f} s){detail}")
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        running: dict[Future, RunSpec] = {}
-        while pending or running:
-            for spec in list(pending):
-                need = spec.needs
-                if need is not None and need not in outcomes:
-                    continue
-                pending.remove(spec)
-                if need is not None and outcomes[need].status not in ("finished", "skipped"):
-                    report(Outcome(spec, "blocked", message=f"needs {need.name}, which {outcomes[need].status}"))
-                elif hashes[spec] in done:
-                    before = done[hashes[spec]]
-                    report(Outcome(spec, "skipped", before.info.run_id, message=f"finished before; {_summary(before)}"))
-                else:
-                    needed_id = outcomes[need].run_id if need is not None else None
-                    running[pool.submit(run, spec, hashes[spec], needed_id, context)] = spec
-            if running:
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    running.pop(future)
-                    report(future.result())
+    running: dict[Future, RunSpec] = {}
+    while pending or running:
+        for spec in list(pending):
+            need = spec.needs
+            if need is not None and need not in outcomes:
+                continue
+            pending.remove(spec)
+            if need is not None and outcomes[need].status not in ("finished", "skipped"):
+                report(Outcome(spec, "blocked", message=f"needs {need.name}, which {outcomes[need].status}"))
+            elif hashes[spec] in done:
+                before = done[hashes[spec]]
+                report(Outcome(spec, "skipped", before.info.run_id, message=f"finished before; {_summary(before)}"))
+            else:
+                needed_id = outcomes[need].run_id if need is not None else None
+                running[pool.submit(run, spec, hashes[spec], needed_id, context)] = spec
+        if running:
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                spec = running.pop(future)
+                try:
+                    outcome = future.result()
+                except Exception as error:  # the executor lost the run, e.g. Dask workers died running it
+                    outcome = Outcome(spec, "failed", message=f"{type(error).__name__}: {error}")
+                report(outcome)
     progress.close()
     close_sweep(client, context, list(outcomes.values()))
     return SweepResult(context.parent_run_id, [outcomes[spec] for spec in specs])
