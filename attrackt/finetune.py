@@ -29,6 +29,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import torch
+from mlflow.entities import Run
 
 from attrackt.annotation_files import children_text, read_annotations
 from attrackt.association_method import (
@@ -86,6 +87,17 @@ def pretrained_attrackt(
         path = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="checkpoints/last.pt", dst_path=tmp)
         model = AttracktModel.from_checkpoint(load_checkpoint(Path(path), device)).to(device)
     return run, model
+
+
+def autoencoder_run_of(attrackt_run: Run) -> str:
+    """The autoencoder run whose embeddings ``attrackt_run`` trained with (its param ``resolved.autoencoder_run``)."""
+    source = attrackt_run.data.params.get(RESOLVED_AUTOENCODER_RUN)
+    if not source:  # a run made by a version of the suite that did not record it
+        raise ConfigError(
+            f"parameter attrackt_run={attrackt_run.info.run_id!r}: the run does not record its autoencoder run "
+            f"(param {RESOLVED_AUTOENCODER_RUN}); run the attrackt entry point again"
+        )
+    return source
 
 
 def annotation_pool(model: AttracktModel, sequences: list[Sequence], config: RunConfig, device: torch.device) -> pd.DataFrame:
@@ -190,7 +202,7 @@ def fit_from_annotations(
     sequences = annotated_sequences(dataset, setup)
     user = None if annotation_file is None else read_annotations(annotation_file, {s.name: s for s in sequences})
     run, base = pretrained_attrackt(dataset, config, attrackt_run, device, any_data=user is not None)
-    embeddings, source = movie_embeddings(dataset, config, run.data.params[RESOLVED_AUTOENCODER_RUN])
+    embeddings, source = movie_embeddings(dataset, config, autoencoder_run_of(run))
     tables = embedding_tables(embeddings, device)
 
     pool = annotation_pool(base, sequences, config, device)

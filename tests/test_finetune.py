@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from mlflow.entities import Param, Run, RunData, RunInfo
 
+from attrackt.finetune import autoencoder_run_of
 from attrackt.inference import predict_associations
 from attrackt.label_windows import labelled_window, labels_from_table
 from attrackt.lora import adapter_checkpoint, add_lora, load_adapter
@@ -163,3 +165,15 @@ def test_pinning_every_annotation_reproduces_the_gt_where_it_is_a_candidate(tmp_
     assert {parent for parent, _ in wrong} <= not_candidate  # every remaining error is a non-candidate GT link
     if not not_candidate:
         assert evaluate_sequence(sequence, solution.edges)["AOGM"] == 0
+
+
+def _attrackt_run(params: dict[str, str]) -> Run:
+    info = RunInfo(run_id="a" * 32, experiment_id="0", user_id="", status="FINISHED", start_time=0, end_time=0,
+                   lifecycle_stage="active")
+    return Run(info, RunData(params=[Param(key, value) for key, value in params.items()]))
+
+
+def test_the_autoencoder_run_of_an_attrackt_run_is_its_recorded_one_or_a_clear_error():
+    assert autoencoder_run_of(_attrackt_run({"resolved.autoencoder_run": "b" * 32})) == "b" * 32
+    with pytest.raises(ConfigError, match="attrackt_run='a{32}': the run does not record its autoencoder run"):
+        autoencoder_run_of(_attrackt_run({"autoencoder_run": "b" * 32}))
