@@ -11,20 +11,17 @@ artifact, which covers every sequence. Position only has no d2 and needs no run.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
 import pandas as pd
-import torch
 from mlflow.entities import Run
 
 from attrackt.association_method import ASSOCIATION_W2, association_term, infer_associations
 from attrackt.embeddings_store import EMBEDDING_W2, EMBEDDINGS_TAG, embedding_appearance, load_run_embeddings
-from attrackt.model.network import AssociationModel
-from attrackt.training import load_checkpoint, pick_device
-from attrackt.unsupervised_loss import AttracktModel
+from attrackt.pyfunc_model import load_backbone
+from attrackt.training import pick_device
 from benchmark.config import RunConfig, flatten
 from benchmark.data.sequence import Dataset, Sequence
 from benchmark.errors import ConfigError
@@ -41,28 +38,20 @@ class Tunable:
     """A method whose ILP weights ``tune`` can search.
 
     ``w2``: the method's w2 (its sign; None: no d2). ``same``: config prefixes the latest matching run
-    must share (when ``method_run`` is not given). ``tag``: a tag that run must carry. ``checkpoint``
-    and ``network``: for association methods, the artifact the method links with and how to turn it
-    into the association backbone.
+    must share (when ``method_run`` is not given). ``tag``: a tag that run must carry. ``checkpoint``:
+    for association methods, the checkpoint artifact the method links with.
     """
 
     w2: float | None
     same: tuple[str, ...] = ()
     tag: str | None = None
     checkpoint: str | None = None
-    network: Callable[[dict], torch.nn.Module] | None = None
 
 
 TUNABLE: dict[str, Tunable] = {
     "position": Tunable(None),
-    "supervised": Tunable(
-        ASSOCIATION_W2, ("model.", "supervised.", "inference."),
-        checkpoint="checkpoints/best.pt", network=AssociationModel.from_checkpoint,
-    ),
-    "attrackt": Tunable(
-        ASSOCIATION_W2, ("model.", "attrackt.", "inference."),
-        checkpoint="checkpoints/last.pt", network=lambda checkpoint: AttracktModel.from_checkpoint(checkpoint).backbone,
-    ),
+    "supervised": Tunable(ASSOCIATION_W2, ("model.", "supervised.", "inference."), checkpoint="checkpoints/best.pt"),
+    "attrackt": Tunable(ASSOCIATION_W2, ("model.", "attrackt.", "inference."), checkpoint="checkpoints/last.pt"),
     "autoencoder": Tunable(EMBEDDING_W2, ("autoencoder.",), tag=EMBEDDINGS_TAG),
     "reid": Tunable(EMBEDDING_W2, ("reid.",), tag=EMBEDDINGS_TAG),
 }
@@ -111,7 +100,7 @@ def validation_term(method: str, run: Run | None, dataset: Dataset, config: RunC
     device = pick_device(config.device)
     with tempfile.TemporaryDirectory() as tmp:
         path = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path=spec.checkpoint, dst_path=tmp)
-        network = spec.network(load_checkpoint(Path(path), device)).to(device).eval()
+        network = load_backbone(Path(path), None, device)
     return association_term(infer_associations(network, sequences, config, device, artifact_dir="tuning_associations"))
 
 
