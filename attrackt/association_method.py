@@ -15,7 +15,7 @@ import torch
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
 
-from attrackt.inference import predict_associations
+from attrackt.inference import INFERENCE_MAX_TOKENS, predict_associations
 from attrackt.training import TrainingResult
 from attrackt.windows import SequenceTokens
 from benchmark.config import RunConfig
@@ -53,11 +53,12 @@ def log_training(result: TrainingResult, n_parameters: int) -> None:
 
 
 def inference_settings(config: RunConfig) -> dict[str, int | float | bool]:
-    """The settings of ``association_tables`` in ``config`` (window, min_association, tta)."""
+    """The settings of ``association_tables`` in ``config`` (window, min_association, tta, max_tokens)."""
     return {
         "window": config.model.window,
         "min_association": config.inference.min_association,
         "tta": config.inference.tta,
+        "max_tokens": config.inference.max_tokens,
     }
 
 
@@ -69,6 +70,7 @@ def association_tables(
     min_association: float,
     tta: bool,
     device: torch.device,
+    max_tokens: int = INFERENCE_MAX_TOKENS,
 ) -> dict[str, pd.DataFrame]:
     """Association tables (parent, child, weight; node ids) of ``sequences`` (see ``predict_associations``)."""
     return {
@@ -80,6 +82,7 @@ def association_tables(
             min_association=min_association,
             tta=tta,
             device=device,
+            max_tokens=max_tokens,
         )
         for sequence in sequences
     }

@@ -34,7 +34,8 @@ def training_batches(
     device: torch.device,
 ) -> Iterator[Batch]:
     """Endless batches of random windows: a sequence drawn in proportion to its number of windows,
-    a uniform start frame, then the SPEC's augmentations (or only the token cap when ``augment`` is off)."""
+    a uniform start frame, then the SPEC's augmentations (or only the ``crop_size`` crop when ``augment``
+    is off); either way ``attrackt.augment.crop`` caps the window at ``model.max_tokens`` tokens."""
     starts = [seq.window_starts(model.window) for seq in sequences]
     weights = np.array([len(s) for s in starts], dtype=np.float64)
     if weights.sum() == 0:
@@ -56,7 +57,9 @@ def validation_batches(
     sequences: list[SequenceTokens], model: ModelConfig, train: TrainConfig, seed: int, device: torch.device
 ) -> list[Batch]:
     """A fixed set of at most ``val_windows`` unaugmented windows, evenly spread over the sequences'
-    start frames (cropped only to respect the token cap)."""
+    start frames. A window above the token cap keeps its ``model.max_tokens`` tokens nearest to the
+    centre of its bounding box (Chebyshev distance; ``attrackt.augment.crop`` with an infinite size):
+    the same tokens for every seed and every validation."""
     rng = np.random.default_rng(seed)
     all_starts = [(seq, start) for seq in sequences for start in seq.window_starts(model.window)]
     if not all_starts:
@@ -78,7 +81,7 @@ def train_association_model(
     name: str,
     iterations: int | None = None,
 ) -> TrainingResult:
-    """Optimise ``objective`` over ``batches`` with AdamW and warm-up + cosine decay.
+    """Optimise ``objective`` over ``batches`` with AdamW, warm-up + cosine decay and ``train.max_grad_norm``.
 
     Steps: ``iterations`` (default ``train.iterations``). The optimiser updates the parameters of
     ``model`` that require a gradient. The mean objective over the fixed ``validation`` batches
@@ -105,6 +108,7 @@ def train_association_model(
         val_every=train.val_every,
         log_every=train.log_every,
         name=name,
+        max_grad_norm=train.max_grad_norm,
     )
 
 

@@ -3,8 +3,11 @@
 A patch (B, 1, S, S) with intensities in [0, 1] (see ``attrackt.patches``) is encoded to a
 (B, latent_channels, s, s) latent, s = S / 2 ** (levels − 1); its flattened latent (channel-major) is
 the detection's embedding (4 x 4 x 4 = 64 values in the paper's configuration). The decoder mirrors
-the encoder. Deterministic (not variational); trained with the per-pixel mean squared error
+the encoder with one more residual block per level (``res_blocks + 1``, as the reference's
+VQGAN-style decoder). Deterministic (not variational); trained with the per-pixel mean squared error
 (**decision**: the reference sums the squared error over pixels; the mean only rescales the loss).
+The checkpoint kept is the one with the lowest reconstruction error on a fixed random set of patches
+(``val_patches``, drawn from all detections and also trained on, as the reference's 100).
 """
 
 from __future__ import annotations
@@ -18,8 +21,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from attrackt.patches import random_batches
-from attrackt.training import Checkpointable, Losses, TrainingResult, poly_decay, seed_everything, train_loop
+from attrackt.patches import EMBED_CHUNK, random_batches
+from attrackt.training import (
+    Checkpointable,
+    Losses,
+    TrainingResult,
+    load_checkpoint,
+    poly_decay,
+    seed_everything,
+    train_loop,
+)
 from benchmark.config import AutoencoderConfig, PatchNetConfig
 
 
@@ -80,10 +91,12 @@ class Upsample(nn.Module):
         return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
 
 
-def _level(in_channels: int, out_channels: int, attention: bool, config: PatchNetConfig) -> list[nn.Module]:
-    """One level's residual blocks, each followed by self-attention when ``attention``."""
+def _level(
+    in_channels: int, out_channels: int, n_blocks: int, attention: bool, config: PatchNetConfig
+) -> list[nn.Module]:
+    """One level's ``n_blocks`` residual blocks, each followed by self-attention when ``attention``."""
     blocks: list[nn.Module] = []
-    for i in range(config.res_blocks):
+    for i in range(n_blocks):
         blocks.append(ResBlock(in_channels if i == 0 else out_channels, out_channels, config.groups))
         if attention:
             blocks.append(SelfAttention(out_channels, config.groups))
@@ -105,7 +118,7 @@ class Encoder(nn.Module):
         layers: list[nn.Module] = [nn.Conv2d(1, config.base_width, 3, padding=1)]
         channels, side = config.base_width, config.patch_size
         for i, width in enumerate(widths):
-            layers += _level(channels, width, side == config.attention_resolution, config)
+            layers += _level(channels, width, config.res_blocks, side == config.attention_resolution, config)
             channels = width
             if i < len(widths) - 1:
                 layers.append(Downsample(channels))
@@ -119,7 +132,7 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """The encoder mirrored: (B, in_channels, s, s) → (B, 1, S, S)."""
+    """The encoder mirrored, with ``res_blocks + 1`` residual blocks per level: (B, in_channels, s, s) → (B, 1, S, S)."""
 
     def __init__(self, config: PatchNetConfig, in_channels: int):
         super().__init__()
@@ -127,7 +140,7 @@ class Decoder(nn.Module):
         channels, side = widths[-1], config.latent_size
         layers: list[nn.Module] = [nn.Conv2d(in_channels, channels, 3, padding=1), *_middle(channels, config)]
         for i, width in reversed(list(enumerate(widths))):
-            layers += _level(channels, width, side == config.attention_resolution, config)
+            layers += _level(channels, width, config.res_blocks + 1, side == config.attention_resolution, config)
             channels = width
             if i > 0:
                 layers.append(Upsample(channels))
@@ -168,14 +181,31 @@ def train_patch_network(
     device: torch.device,
     checkpoint_dir: Path,
     name: str,
+    val_patches: int = 0,
+    val_every: int = 100,
 ) -> tuple[Any, TrainingResult]:
     """Build ``network(config)`` on ``device`` and train it on random batches of ``patches`` (N, S, S)
-    with Adam and polynomial learning-rate decay, minimising ``loss(model, batch)``; deterministic
-    given ``seed`` on CPU. Checkpoints go to ``checkpoint_dir``; metrics are logged as ``name/...``.
+    with Adam, polynomial learning-rate decay and ``config.max_grad_norm``, minimising
+    ``loss(model, batch)``; deterministic given ``seed`` on CPU. Checkpoints go to ``checkpoint_dir``;
+    metrics are logged as ``name/...``.
+
+    With ``val_patches`` > 0, every ``val_every`` iterations the mean loss over that many fixed patches
+    (drawn at random from ``patches``, not held out; the loss must be deterministic) is the validation
+    value and the model returned has the best checkpoint's weights; otherwise the last ones.
     Returns the model in eval mode and the training result."""
     rng = seed_everything(seed)
     model = network(config).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    chosen = rng.choice(len(patches), size=min(val_patches, len(patches)), replace=False) if val_patches else []
+    validation = torch.from_numpy(patches[np.sort(chosen).astype(np.int64)]).unsqueeze(1)
+
+    def validate() -> float:
+        total = 0.0
+        for begin in range(0, len(validation), EMBED_CHUNK):
+            batch = validation[begin : begin + EMBED_CHUNK].to(device)
+            total += float(loss(model, batch)["loss"]) * len(batch)
+        return total / len(validation)
+
     result = train_loop(
         model=model,
         batches=random_batches(patches, config.batch_size, rng, device),
@@ -185,9 +215,13 @@ def train_patch_network(
         iterations=config.iterations,
         checkpoint=lambda step: model.checkpoint(step=step),
         checkpoint_dir=checkpoint_dir,
+        validate=validate if len(validation) else None,
+        val_every=val_every,
         log_every=config.log_every,
         name=name,
+        max_grad_norm=config.max_grad_norm,
     )
+    model.load_state_dict(load_checkpoint(result.best_checkpoint, device)["state_dict"])
     model.eval()
     return model, result
 
@@ -200,5 +234,9 @@ def reconstruction_loss(model: Autoencoder, batch: torch.Tensor) -> Losses:
 def train_autoencoder(
     patches: np.ndarray, config: AutoencoderConfig, seed: int, device: torch.device, checkpoint_dir: Path
 ) -> tuple[Autoencoder, TrainingResult]:
-    """Train an autoencoder on (N, S, S) patches; deterministic given ``seed`` on CPU. Returned in eval mode."""
-    return train_patch_network(Autoencoder, reconstruction_loss, patches, config, seed, device, checkpoint_dir, "autoencoder")
+    """Train an autoencoder on (N, S, S) patches, keeping the best validation checkpoint (``config.val_patches``);
+    deterministic given ``seed`` on CPU. Returned in eval mode."""
+    return train_patch_network(
+        Autoencoder, reconstruction_loss, patches, config, seed, device, checkpoint_dir, "autoencoder",
+        val_patches=config.val_patches, val_every=config.val_every,
+    )

@@ -8,8 +8,8 @@ at their source.
 
 The autoencoder's embeddings are reused by later runs (the Attrackt method): ``autoencoder_embeddings``
 loads those of a given run or of the latest finished ``autoencoder`` run that trained them (param
-``embeddings.reused_from`` = ``none``) on the same data (dataset fingerprint) with the same profile
-and the same ``autoencoder`` config section; ``movie_embeddings`` computes them on data the
+``embeddings.reused_from`` = ``none``) on the same data (dataset fingerprint) with the same profile,
+seed and ``autoencoder`` config section; ``movie_embeddings`` computes them on data the
 autoencoder was not trained on (a person's movie) with its logged checkpoint.
 """
 
@@ -59,8 +59,8 @@ TrainFn = Callable[[np.ndarray, PatchNetConfig, int, torch.device, Path], tuple[
 def train_and_log_embeddings(dataset: Dataset, config: RunConfig, seed: int, name: str, train: TrainFn) -> Embeddings:
     """Train a patch network (config section ``name``) on every detection of ``dataset`` and embed them all.
 
-    Logs to the active MLflow run: ``<name>/train_seconds``, the checkpoint ``checkpoints/<name>.pt``
-    (config and weights) and the embeddings artifact.
+    Logs to the active MLflow run: ``<name>/train_seconds``, the checkpoint the embeddings come from
+    (the training's best, ``checkpoints/<name>.pt``: config and weights) and the embeddings artifact.
     """
     section, device = getattr(config, name), pick_device(config.device)
     patches = {seq: sequence_patches(sequence, section.patch_size) for seq, sequence in dataset.sequences.items()}
@@ -68,8 +68,9 @@ def train_and_log_embeddings(dataset: Dataset, config: RunConfig, seed: int, nam
         start = time.perf_counter()
         model, result = train(np.concatenate(list(patches.values())), section, seed, device, Path(folder))
         mlflow.log_metric(f"{name}/train_seconds", time.perf_counter() - start)
+        mlflow.log_param(f"{name}.checkpoint_step", result.best_step)
         embeddings = {seq: embed_patches(model.embed, stack, device) for seq, stack in patches.items()}
-        mlflow.log_artifact(str(result.last_checkpoint.rename(Path(folder) / f"{name}.pt")), "checkpoints")
+        mlflow.log_artifact(str(result.best_checkpoint.rename(Path(folder) / f"{name}.pt")), "checkpoints")
     log_embeddings(dataset, embeddings)
     return embeddings
 
@@ -132,19 +133,21 @@ def load_run_embeddings(run: Run, dataset: Dataset) -> tuple[Embeddings, str]:
 
 
 def autoencoder_embeddings(
-    dataset: Dataset, config: RunConfig, run_id: str | None = None, parameter: str = "autoencoder_run"
+    dataset: Dataset, config: RunConfig, run_id: str | None = None, parameter: str = "autoencoder_run",
+    seed: int | None = None,
 ) -> tuple[Embeddings, str]:
     """The autoencoder embeddings of ``dataset`` and the id of the run holding them.
 
     From the ``autoencoder`` run ``run_id`` when given, else from the latest finished ``autoencoder`` run
-    that trained them on the same data with the same profile and ``autoencoder`` config section (a run
+    that trained them on the same data with the same profile, ``seed`` (None: any) and ``autoencoder``
+    config section (a run
     that reused another's embeddings may have logged a config they were not made with). ConfigError (naming
     ``parameter``) for a malformed, unknown, unfinished or foreign run, or, when none is found, one
     that says to run the ``autoencoder`` entry point first.
     """
     params = {key: str(value) for key, value in flatten(config).items() if key.startswith("autoencoder.")}
     params[REUSED_PARAM] = TRAINED_HERE
-    run = resolve_run(parameter, run_id, "autoencoder", dataset, config.profile, params, tag=EMBEDDINGS_TAG)
+    run = resolve_run(parameter, run_id, "autoencoder", dataset, config.profile, params, tag=EMBEDDINGS_TAG, seed=seed)
     return load_run_embeddings(run, dataset)
 
 

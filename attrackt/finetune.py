@@ -2,10 +2,14 @@
 
 From a finished Attrackt run: link the sequences to annotate with its associations, pick k nodes by a
 sampling strategy and annotate them from the GT, take the ILP links of the least uncertain nodes as
-pseudo-labels, then train on (supervised loss on annotated windows) + (supervised loss on
-pseudo-labelled windows) + (Attrackt loss on unlabelled windows), equal weights, for
-min(100·k, cap) iterations; keep the last model. Fine-tuning trains LoRA adapters (and m_E, m_D) on
-the Attrackt weights; training from scratch trains every weight from a random start.
+pseudo-labels (``finetune.pseudo_label_rule``, see attrackt.sampling.pseudo_labels), then train on
+(supervised loss on annotated windows) + (supervised loss on pseudo-labelled windows) + (Attrackt loss
+on unlabelled windows), equal weights, for min(100·k, cap) iterations; keep the last model.
+Fine-tuning trains LoRA adapters (and m_E, m_D) on the Attrackt weights; training from scratch trains
+every weight from a random start. Training from scratch annotates the same nodes as the fine-tuning
+run of the same k, sampling and seed (the same ranking of the same Attrackt run), but learns nothing
+else from the pre-trained model: no pseudo-labels (they would be the pre-trained model's links). The
+params ``annotations.source`` and ``pseudo_labels.source`` say where a run's labels came from.
 
 Setups: ``extrapolation`` annotates and trains on the train+val sequences and evaluates on the test
 sequences; ``interpolation`` annotates and trains on the evaluation sequences themselves and pins the
@@ -74,15 +78,15 @@ def annotated_sequences(dataset: Dataset, setup: str) -> list[Sequence]:
 
 
 def pretrained_attrackt(
-    dataset: Dataset, config: RunConfig, attrackt_run: str | None, device: torch.device, any_data: bool = False
+    dataset: Dataset, config: RunConfig, attrackt_run: str | None, device: torch.device, seed: int, any_data: bool = False
 ):
-    """The Attrackt run (named, or the latest one on the same data, profile and model/training config)
-    and its last checkpoint as a model. ``any_data``: a named run may have been made on other data."""
+    """The Attrackt run (named, or the latest one on the same data, profile, ``seed`` and model/training
+    config) and its last checkpoint as a model. ``any_data``: a named run may have been made on other data."""
     same = {k: str(v) for k, v in flatten(config).items() if k.startswith(("model.", "attrackt."))}
     if any_data and attrackt_run:
         run = named_run("attrackt_run", attrackt_run, "attrackt", None)
     else:
-        run = resolve_run("attrackt_run", attrackt_run, "attrackt", dataset, config.profile, same)
+        run = resolve_run("attrackt_run", attrackt_run, "attrackt", dataset, config.profile, same, seed=seed)
     with tempfile.TemporaryDirectory() as tmp:
         path = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="checkpoints/last.pt", dst_path=tmp)
         model = AttracktModel.from_checkpoint(load_checkpoint(Path(path), device)).to(device)
@@ -201,7 +205,7 @@ def fit_from_annotations(
     device = pick_device(config.device)
     sequences = annotated_sequences(dataset, setup)
     user = None if annotation_file is None else read_annotations(annotation_file, {s.name: s for s in sequences})
-    run, base = pretrained_attrackt(dataset, config, attrackt_run, device, any_data=user is not None)
+    run, base = pretrained_attrackt(dataset, config, attrackt_run, device, seed, any_data=user is not None)
     embeddings, source = movie_embeddings(dataset, config, autoencoder_run_of(run))
     tables = embedding_tables(embeddings, device)
 
@@ -210,11 +214,22 @@ def fit_from_annotations(
         annotations = choose_annotations(pool, sampling, k, np.random.default_rng(seed))
         labels = labels_from_table(annotations, "gt_children")
         log_table(annotations, "annotations.csv")
+        annotation_source = (
+            f"GT links of the first {len(annotations)} nodes by {sampling} sampling (seed {seed}) of the pool of "
+            f"attrackt run {run.info.run_id}: the same nodes as the finetune run of this k, sampling and seed"
+        )
     else:
         annotations, labels = user, labels_from_table(user, "children")
         log_table(user.assign(children=user["children"].map(children_text)), "annotations.csv")  # an annotation file
         mlflow.set_tags({"k": str(len(user)), "sampling": USER_SAMPLING})
-    pseudo = pseudo_labels(pool, annotations, config.finetune.pseudo_label_fraction)
+        annotation_source = f"annotation file {annotation_file}"
+    if pretrained:
+        rule = config.finetune.pseudo_label_rule
+        pseudo = pseudo_labels(pool, annotations, config.finetune.pseudo_label_fraction, rule)
+        pseudo_source = f"ILP links of attrackt run {run.info.run_id} ({rule} rule)"
+    else:  # the pre-trained model's links would teach the model trained from scratch what pre-training learnt
+        pseudo = pool.iloc[:0]
+        pseudo_source = "none: training from scratch takes no pseudo-labels from the pre-trained model"
     log_table(pseudo, "pseudo_labels.csv")
     mlflow.log_params(
         {
@@ -223,6 +238,8 @@ def fit_from_annotations(
             "annotated_sequences": ",".join(s.name for s in sequences),
             "annotations": len(annotations),
             "pseudo_labels": len(pseudo),
+            "annotations.source": annotation_source,
+            "pseudo_labels.source": pseudo_source,
         }
     )
 

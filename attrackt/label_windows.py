@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from attrackt.augment import augment
+from attrackt.augment import augment, crop
 from attrackt.windows import Batch, SequenceTokens, Window, collate
 from benchmark.config import ModelConfig
 
@@ -59,7 +59,10 @@ def labelled_batches(
     augmented: bool = True,
 ) -> Iterator[Batch]:
     """Endless batches of windows that each contain a labelled node and its next frame: a labelled node
-    is drawn uniformly, then a start frame uniformly among those that keep both frames inside."""
+    is drawn uniformly, then a start frame uniformly among those that keep both frames inside.
+
+    Every window holds at most ``model.max_tokens`` tokens, augmented or not: above the cap it is cut
+    to the square around the drawn node (see ``label_crop``), so the label it was drawn for survives."""
     nodes = [(name, row) for name, rows in labels.items() for row in rows]
     if not nodes:
         raise ValueError("labelled_batches needs at least one label")
@@ -71,6 +74,16 @@ def labelled_batches(
             frame = int(sequence.t[row])
             last_start = max(0, sequence.n_frames - model.window)
             first, last = min(max(0, frame + 2 - model.window), last_start), min(frame, last_start)
-            window = labelled_window(sequence.window(int(rng.integers(first, last + 1)), model.window, False), labels[name])
+            window = sequence.window(int(rng.integers(first, last + 1)), model.window, False)
+            window = labelled_window(label_crop(window, row, labels[name][row], model.max_tokens, rng), labels[name])
             windows.append(augment(window, rng, np.inf, model.max_tokens) if augmented else window)
         yield collate(windows).to(device)
+
+
+def label_crop(window: Window, row: int, children: tuple[int, ...], max_tokens: int, rng: np.random.Generator) -> Window:
+    """``window`` cut to at most ``max_tokens`` tokens around the labelled node ``row`` (a sequence row):
+    the tokens nearest to it in Chebyshev distance, the node and its ``children`` always among them
+    (see ``attrackt.augment.crop``). Other labels in the window keep what of them the square holds."""
+    required = np.isin(window.rows, (row, *children))
+    centre = window.yx[np.flatnonzero(window.rows == row)[0]]
+    return crop(window, np.inf, max_tokens, rng, centre=centre, required=required)

@@ -11,7 +11,8 @@ Artifacts of the model (logged by ``association_method.log_association_model``):
   trained further on a new movie's embeddings.
 
 Model config (set when logged, overridable with ``load_model(uri, model_config={...})``): ``window``,
-``min_association`` and ``tta`` of the training run, and ``device`` (``auto``: CUDA when present).
+``min_association``, ``tta`` and ``max_tokens`` (inference.max_tokens) of the training run, and
+``device`` (``auto``: CUDA when present).
 
 Input: one movie, as a DataFrame with one row or a dict: ``images`` (a CTC folder, of GT sequences
 or of movies ``NAME/tTTT.tif`` + ``NAME_SEG/maskTTT.tif``, or an images TIFF stack (T, Y, X)) and
@@ -32,30 +33,33 @@ import pandas as pd
 import torch
 
 from attrackt.association_method import association_tables
-from attrackt.model.network import AssociationModel
+from attrackt.inference import INFERENCE_MAX_TOKENS
+from attrackt.model.network import AssociationModel, OutdatedCheckpointError
 from attrackt.training import load_checkpoint, pick_device
 from attrackt.unsupervised_loss import AttracktModel
 from benchmark.data.datasets import read_movie
 from benchmark.data.sequence import Dataset
-from benchmark.errors import ConfigError
+from benchmark.errors import ConfigError, DataError
 
 OUTPUT_COLUMNS = ["sequence", "parent", "child", "weight"]
 
 
 def load_backbone(checkpoint: Path, adapter: Path | None, device: torch.device) -> torch.nn.Module:
-    """The association backbone of ``checkpoint`` (with the LoRA ``adapter`` applied, if given), in eval mode."""
+    """The association backbone of ``checkpoint`` (with the LoRA ``adapter`` applied, if given), in eval mode.
+    DataError naming the file when its weights have an older parameter layout of the backbone."""
     state = load_checkpoint(checkpoint, device)
-    if "backbone" in state["config"]:  # an AttracktModel: backbone + m_E, m_D
-        model = AttracktModel.from_checkpoint(state)
-        if adapter is not None:
-            from attrackt.lora import load_adapter  # noqa: PLC0415 - peft takes seconds to import; only adapters need it
-
-            load_adapter(model, load_checkpoint(adapter, device))
-        backbone = model.backbone
-    elif adapter is not None:
+    attrackt = "backbone" in state["config"]  # an AttracktModel: backbone + m_E, m_D
+    if adapter is not None and not attrackt:
         raise ConfigError(f"{adapter}: a LoRA adapter applies to an Attrackt checkpoint, not to {checkpoint}")
-    else:
-        backbone = AssociationModel.from_checkpoint(state)
+    try:
+        model = (AttracktModel if attrackt else AssociationModel).from_checkpoint(state)
+    except OutdatedCheckpointError as error:
+        raise DataError(checkpoint, str(error)) from None
+    if adapter is not None:
+        from attrackt.lora import load_adapter  # noqa: PLC0415 - peft takes seconds to import; only adapters need it
+
+        load_adapter(model, load_checkpoint(adapter, device))
+    backbone = model.backbone if attrackt else model
     return backbone.to(device).eval()
 
 
@@ -79,6 +83,7 @@ class AssociationPyfunc(mlflow.pyfunc.PythonModel):
         settings = context.model_config
         self.device = pick_device(str(settings.get("device", "auto")))
         self.settings = {key: settings[key] for key in ("window", "min_association", "tta")}
+        self.settings["max_tokens"] = int(settings.get("max_tokens", INFERENCE_MAX_TOKENS))  # absent in older models
         adapter = context.artifacts.get("adapter")
         self.backbone = load_backbone(
             Path(context.artifacts["checkpoint"]), Path(adapter) if adapter else None, self.device

@@ -98,11 +98,29 @@ def choose_annotations(pool: pd.DataFrame, strategy: str, k: int | None, rng: np
     return ranked if k is None else ranked.head(k)
 
 
-def pseudo_labels(pool: pd.DataFrame, annotated: pd.DataFrame, fraction: float) -> pd.DataFrame:
-    """The ``fraction`` least uncertain nodes (of the pool, not annotated, not in their sequence's last
-    frame) with their ILP children as labels (an empty tuple says "no child")."""
-    last_frame = pool.groupby("sequence")["t"].transform("max")
-    taken = pd.MultiIndex.from_frame(annotated[["sequence", "node_id"]])
-    free = ~pd.MultiIndex.from_frame(pool[["sequence", "node_id"]]).isin(taken) & (pool["t"] < last_frame)
-    count = int(round(fraction * len(pool)))
-    return pool[free].sort_values("uncertainty", kind="stable").head(count).reset_index(drop=True)
+def pseudo_labels(pool: pd.DataFrame, annotated: pd.DataFrame, fraction: float, rule: str = "reference") -> pd.DataFrame:
+    """The least uncertain nodes of ``pool`` whose ILP children (column ``ilp_children``) become labels.
+
+    ``reference`` (the reference's rule): the int(fraction · len(pool)) least uncertain of all nodes,
+    ranked as confidence sampling ranks them (most uncertain first, ties in (sequence, node_id) order)
+    and taken from the end; annotated nodes and nodes without ILP child (leaves, e.g. every node of a
+    last frame) count among them but give no label, so fewer rows come back.
+    ``no_last_frame_negatives``: the round(fraction · len(pool)) least uncertain nodes among those not
+    annotated and not in their sequence's last frame; a node without ILP child is kept, its empty tuple
+    saying "no child" (a negative label). Rows come least uncertain first.
+    """
+    taken = pd.MultiIndex.from_frame(pool[["sequence", "node_id"]]).isin(
+        pd.MultiIndex.from_frame(annotated[["sequence", "node_id"]])
+    )
+    if rule == "reference":
+        ranked = pool.assign(_taken=taken).sort_values(["sequence", "node_id"], kind="stable")
+        ranked = ranked.sort_values("uncertainty", ascending=False, kind="stable")
+        least = ranked.tail(int(fraction * len(pool))).iloc[::-1]
+        chosen = least[~least["_taken"] & (least["ilp_children"].map(len) > 0)].drop(columns="_taken")
+    elif rule == "no_last_frame_negatives":
+        last_frame = pool.groupby("sequence")["t"].transform("max")
+        free = pool[~taken & (pool["t"] < last_frame)]
+        chosen = free.sort_values("uncertainty", kind="stable").head(int(round(fraction * len(pool))))
+    else:
+        raise ConfigError(f"finetune.pseudo_label_rule={rule!r}: must be reference or no_last_frame_negatives")
+    return chosen.reset_index(drop=True)

@@ -43,16 +43,25 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+#: The reference's schedule (Trackastra and Attrackt): the warm-up starts at this fraction of the
+#: learning rate and the cosine decay ends at that one.
+WARMUP_START = 0.01
+COSINE_END = 0.001
+
+
+def warmup_cosine_factor(step: int, warmup: int, total: int) -> float:
+    """Learning-rate factor at optimiser step ``step`` (0-based): linear from WARMUP_START at step 0 to 1
+    at step ``warmup``, then a half cosine from 1 to COSINE_END at step ``total`` (held there after).
+    ``warmup`` 0 starts the cosine at 1 (the fine-tuning recipe)."""
+    if step < warmup:
+        return WARMUP_START + (1.0 - WARMUP_START) * step / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return COSINE_END + (1.0 - COSINE_END) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
 def warmup_cosine(optimizer: torch.optim.Optimizer, warmup: int, total: int) -> torch.optim.lr_scheduler.LambdaLR:
-    """Learning-rate factor rising linearly over ``warmup`` steps, then cosine decay to 0 at ``total``."""
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = (step - warmup) / max(1, total - warmup)
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    """The optimiser's learning rates times ``warmup_cosine_factor(step, warmup, total)``."""
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: warmup_cosine_factor(step, warmup, total))
 
 
 def poly_decay(optimizer: torch.optim.Optimizer, total: int, power: float) -> torch.optim.lr_scheduler.LambdaLR:
@@ -146,7 +155,7 @@ def train_loop(
     val_every: int = 100,
     log_every: int = 10,
     name: str = "train",
-    max_grad_norm: float | None = 1.0,
+    max_grad_norm: float | None = None,
     log_metrics: Callable[[dict[str, float], int], None] | None = log_to_active_run,
 ) -> TrainingResult:
     """Run ``iterations`` optimisation steps of ``losses(next(batches))["loss"]``.
@@ -155,7 +164,8 @@ def train_loop(
     ``log_metrics`` as ``<name>/<loss>`` with the step (default: the active MLflow run, if any). Every ``val_every`` steps and at the
     end, ``validate()`` (lower is better; the model is in eval mode and gradients are off) is logged
     as ``<name>/val_loss`` and the best model is saved as ``best.pt``; without ``validate`` the best
-    checkpoint is the last. ``checkpoint(step)`` builds the dict that is saved. Non-finite losses stop
+    checkpoint is the last. ``checkpoint(step)`` builds the dict that is saved. ``max_grad_norm``: clip
+    the gradients' global L2 norm to it before each step (None: no clipping). Non-finite losses stop
     training with an error rather than writing a corrupt model.
     """
     last_path, best_path = Path(checkpoint_dir) / "last.pt", Path(checkpoint_dir) / "best.pt"

@@ -43,7 +43,7 @@ def train_attrackt(
     Returns the model of the last step (there are no labels to select another one with) and the URI of
     the logged MLflow model.
     """
-    embeddings, source = autoencoder_embeddings(dataset, config, autoencoder_run)
+    embeddings, source = autoencoder_embeddings(dataset, config, autoencoder_run, seed=seed)
     device = pick_device(config.device)
     tables = embedding_tables(embeddings, device)
     rng = seed_everything(seed)

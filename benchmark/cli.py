@@ -2,7 +2,9 @@
 
 Common options: ``--dataset`` (preset, named real dataset or path), ``--profile`` (smoke, quick,
 paper), ``--seed`` (integer >= 0) and ``--overrides "section.field=value ..."`` (any profile field).
-Bad input ends with one line ``error: ...`` on stderr and exit status 2.
+Bad input ends with one line ``error: ...`` on stderr and exit status 2. A sweep (or the main job)
+in which a run failed or was blocked ends with exit status 1, after listing those runs, their
+``error`` tags and the command that reruns just them.
 """
 
 from __future__ import annotations
@@ -169,11 +171,23 @@ def _sweep(args: argparse.Namespace) -> SweepResult:
     return run_sweep(args.grid, workers, executor=args.executor, scheduler=scheduler)
 
 
-def _run_sweep(args: argparse.Namespace) -> None:
-    """Run a grid; print one line per run and the counts."""
+def _failures(result: SweepResult, args: argparse.Namespace) -> int:
+    """Print the runs that failed or were blocked (see ``failure_summary``) on stderr; the exit status:
+    1 if there are any, else 0."""
+    from benchmark.sweep.runner import failure_summary
+
+    summary = failure_summary(result, [sys.executable, "-m", "benchmark.cli", *args.argv])
+    if summary:
+        print(summary, file=sys.stderr)
+    return 1 if summary else 0
+
+
+def _run_sweep(args: argparse.Namespace) -> int:
+    """Run a grid; print one line per run and the counts, then what did not finish (status 1 if any)."""
     result = _sweep(args)
     counts = Counter(outcome.status for outcome in result.outcomes)
     print(f"sweep {args.grid}: " + ", ".join(f"{n} {status}" for status, n in counts.items()))
+    return _failures(result, args)
 
 
 _run_sweep.options = (GRID, WORKERS, EXECUTOR, SCHEDULER)  # type: ignore[attr-defined]
@@ -252,9 +266,10 @@ def _run_track(args: argparse.Namespace) -> None:
 _run_track.options = (MOVIE, MASKS, MODEL)  # type: ignore[attr-defined]
 
 
-def _run_main(args: argparse.Namespace) -> None:
+def _run_main(args: argparse.Namespace) -> int:
     """The README's main job: a grid (default quick: every method on both synthetic presets), then the
-    report; prints the AOGM of every run, where the report is and how to browse the runs."""
+    report; prints the AOGM of every run, where the report is and how to browse the runs, then what
+    did not finish (exit status 1 if anything)."""
     from pathlib import Path
 
     import mlflow
@@ -273,12 +288,14 @@ def _run_main(args: argparse.Namespace) -> None:
         print(f"Browse them: {uri}")
     else:
         print(f"Browse them: .venv/bin/mlflow ui --backend-store-uri {uri} --host 127.0.0.1 --port 5000")
+    return _failures(result, args)
 
 
 _run_main.options = (GRID, WORKERS, EXECUTOR, SCHEDULER)  # type: ignore[attr-defined]
 
 
-COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], None], str]] = {
+#: Command name -> (function, help). A function returns its exit status (None: 0).
+COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int | None], str]] = {
     "prepare": (_run_prepare, "generate or read a dataset, cache its features, log a summary"),
     "position": (_method("baselines.position", "run_position"), "position-only linking (Table 1, first row)"),
     "supervised": (_method("baselines.supervised", "run_supervised"), "supervised Trackastra associations (Pos. & Sup. Assoc.)"),
@@ -343,9 +360,11 @@ def _print_run_id() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv  # for the command that reruns a sweep's failed runs
     try:
-        COMMANDS[args.command][0](args)
+        status = COMMANDS[args.command][0](args)
         if args.command not in WITHOUT_COMMON:
             _print_run_id()
     except BenchmarkError as error:
@@ -353,7 +372,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _mark_mlflow_run_failed(message)
         print(f"error: {' '.join(message.split())}", file=sys.stderr)  # one line, whatever a library wrote
         return 2
-    return 0
+    return status or 0
 
 
 if __name__ == "__main__":

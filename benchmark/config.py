@@ -70,7 +70,8 @@ class ModelConfig(_Section):
 
 
 class TrainConfig(_Section):
-    """Optimisation of a network: AdamW, linear warm-up then cosine decay, periodic validation."""
+    """Optimisation of a network: AdamW, the reference's schedule (linear warm-up from 0.01 x the learning
+    rate, then cosine decay to 0.001 x it; see attrackt.training.warmup_cosine_factor), periodic validation."""
 
     iterations: int = Field(..., ge=1)
     batch_size: int = Field(8, ge=1)
@@ -82,6 +83,22 @@ class TrainConfig(_Section):
     val_windows: int = Field(32, ge=1, description="validation windows (fixed, unaugmented)")
     crop_size: float = Field(256.0, gt=0, description="px side of the random training crop")
     augment: bool = True
+    max_grad_norm: float | None = Field(
+        None, gt=0, description="clip the gradients' global L2 norm to this before each step; None: no clipping"
+    )
+
+
+class SupervisedConfig(TrainConfig):
+    """Supervised Trackastra training (SPEC section 6): the optimisation plus where it validates."""
+
+    held_out_fraction: float = Field(
+        0.15,
+        ge=0,
+        lt=1,
+        description="without validation sequences: this last fraction of each training sequence's frames "
+        "(rounded to whole frames) validates and is not trained on (the reference: HeLa 01 frames 78-91); "
+        "0: no validation, the last checkpoint is kept",
+    )
 
 
 class UnsupervisedConfig(TrainConfig):
@@ -102,6 +119,12 @@ class FinetuneConfig(TrainConfig):
     lora_alpha: float = Field(32.0, gt=0)
     lora_dropout: float = Field(0.1, ge=0, lt=1)
     pseudo_label_fraction: float = Field(0.1, ge=0, le=1, description="least uncertain nodes used as pseudo-labels")
+    pseudo_label_rule: Literal["reference", "no_last_frame_negatives"] = Field(
+        "reference",
+        description="reference: the fraction of all nodes, annotated ones and ILP leaves included (they give no "
+        "label); no_last_frame_negatives: the fraction of the nodes not annotated and not in a last frame, "
+        "a node without ILP child labelled 'no child' (see attrackt.sampling.pseudo_labels)",
+    )
 
 
 class AttracktModelConfig(_Section):
@@ -116,6 +139,11 @@ class InferenceConfig(_Section):
 
     min_association: float = Field(0.01, ge=0, le=1, description="adjacent-frame associations below are dropped")
     tta: bool = Field(True, description="average over the 8 rotations/flips")
+    max_tokens: int = Field(
+        4096,
+        ge=16,
+        description="most tokens in one forward pass; larger windows run as overlapping spatial tiles (docs/tokens.md)",
+    )
 
 
 class PatchNetConfig(_Section):
@@ -141,6 +169,9 @@ class PatchNetConfig(_Section):
     learning_rate: float = Field(5e-5, gt=0)
     poly_power: float = Field(0.9, ge=0, description="exponent of the polynomial learning-rate decay")
     log_every: int = Field(100, ge=1, description="iterations between logged training metrics")
+    max_grad_norm: float | None = Field(
+        None, gt=0, description="clip the gradients' global L2 norm to this before each step; None: no clipping"
+    )
 
     @property
     def latent_size(self) -> int:
@@ -165,7 +196,16 @@ class PatchNetConfig(_Section):
 
 
 class AutoencoderConfig(PatchNetConfig):
-    """The appearance autoencoder (SPEC section 5): the patch encoder, a mirrored decoder, per-pixel MSE."""
+    """The appearance autoencoder (SPEC section 5): the patch encoder, a mirrored decoder (one more
+    residual block per level, as the reference's), per-pixel MSE; the best validation checkpoint is kept."""
+
+    val_patches: int = Field(
+        100,
+        ge=0,
+        description="fixed random patches whose reconstruction error selects the best checkpoint (drawn from "
+        "all detections and also trained on, as the reference's); 0: keep the last checkpoint",
+    )
+    val_every: int = Field(100, ge=1, description="iterations between validations")
 
 
 class ReidConfig(PatchNetConfig):
@@ -178,6 +218,7 @@ class ReidConfig(PatchNetConfig):
     """
 
     projection_dim: int = Field(64, ge=1, description="output of the projection head the loss sees")
+    max_grad_norm: float | None = Field(1.0, gt=0, description="decision (no reference): gradient-norm clipping")
     temperature: float = Field(0.1, gt=0, description="NT-Xent temperature")
     symmetries: bool = Field(False, description="augment by random rotations by k * 90 degrees and flips")
     max_shift: int = Field(4, ge=0, description="px")
@@ -220,11 +261,19 @@ class RunConfig(_Section):
 
     profile: Literal["smoke", "quick", "paper"]
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto: CUDA when present")
+    threads: int = Field(
+        1,
+        ge=1,
+        description="torch's CPU threads in this run, whatever the machine or the sweep's workers: results "
+        "depend on the thread count (see benchmark.runtime)",
+    )
     data: DataConfig = Field(default_factory=DataConfig)
     linking: LinkingConfig = Field(default_factory=LinkingConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
-    supervised: TrainConfig = Field(
-        default_factory=lambda: TrainConfig(iterations=100_000, warmup_iterations=1_000, learning_rate=1e-4)
+    supervised: SupervisedConfig = Field(
+        default_factory=lambda: SupervisedConfig(
+            iterations=100_000, warmup_iterations=1_000, learning_rate=1e-4, max_grad_norm=1.0
+        )
     )
     attrackt: UnsupervisedConfig = Field(
         default_factory=lambda: UnsupervisedConfig(iterations=1_000_000, warmup_iterations=10_000, learning_rate=1e-4)

@@ -9,11 +9,9 @@ import os
 
 import json
 import re
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -25,43 +23,28 @@ from benchmark.data.geff_io import write_geff
 from benchmark.data.ctc import write_ctc_prediction
 from benchmark.data.sequence import Dataset
 from benchmark.pipeline import DatasetOutcome
+from benchmark.runtime import fixed_threads, git_commit, machine, package_versions
 from benchmark.tracking import EXTRA_TAGS_ENV, PARENT_RUN_ENV, configure_tracking
 
 #: Params that also become tags and name the run (method-dataset[-k-sampling-setup]-seed).
 RUN_KEYS = ("method", "dataset", "k", "sampling", "setup", "seed")
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-_VERSIONED_PACKAGES = ("torch", "mlflow", "traccuracy", "highspy", "pulp", "numpy", "scikit-image", "networkx")
 
 
-def _git_commit() -> str:
-    try:
-        result = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=10
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return "unknown"
-    return result.stdout.strip() if result.returncode == 0 else "unknown"
-
-
-def _package_versions() -> dict[str, str]:
-    versions = {}
-    for package in _VERSIONED_PACKAGES:
-        try:
-            versions[f"version.{package}"] = version(package)
-        except PackageNotFoundError:
-            versions[f"version.{package}"] = "absent"
-    return versions
+def prefixed(prefix: str, values: dict[str, str]) -> dict[str, str]:
+    """``values`` with keys ``<prefix>.<key>`` (how a run logs its versions and machine)."""
+    return {f"{prefix}.{key}": value for key, value in values.items()}
 
 
 @contextmanager
 def entry_point_run(entry_point: str, config: RunConfig, params: dict[str, Any]) -> Iterator[mlflow.ActiveRun]:
-    """An MLflow run for one entry point, with the resolved config, ``params`` and provenance logged.
+    """An MLflow run for one entry point, with the resolved config, ``params`` and provenance (package
+    versions, git commit, ``machine.*``) logged; torch computes with ``config.threads`` CPU threads in it.
 
     On an exception the run is marked FAILED and the reason is kept as the tag ``error``; whatever was
     logged before stays.
     """
     configure_tracking()
-    tags = {"entry_point": entry_point, "profile": config.profile, "git_commit": _git_commit()}
+    tags = {"entry_point": entry_point, "profile": config.profile, "git_commit": git_commit()}
     tags.update({key: str(value) for key, value in params.items() if key in RUN_KEYS})
     parent = os.environ.get(PARENT_RUN_ENV)
     if parent:
@@ -69,10 +52,11 @@ def entry_point_run(entry_point: str, config: RunConfig, params: dict[str, Any])
     tags.update(json.loads(os.environ.get(EXTRA_TAGS_ENV, "{}")))
     resumed = bool(os.environ.get("MLFLOW_RUN_ID"))
     run_name = "-".join(str(params[key]) for key in RUN_KEYS if key in params) or entry_point
-    with mlflow.start_run(run_name=None if resumed else run_name, tags=tags) as run:
+    with mlflow.start_run(run_name=None if resumed else run_name, tags=tags) as run, fixed_threads(config.threads):
         if resumed:
             mlflow.set_tag("mlflow.runName", run_name)
-        mlflow.log_params({**flatten(config), **params, **_package_versions()})
+        provenance = {**prefixed("version", package_versions()), **prefixed("machine", machine())}
+        mlflow.log_params({**flatten(config), **params, **provenance})
         try:
             yield run
         except BaseException as error:

@@ -1,8 +1,10 @@
 """Finding the MLflow run whose artifacts a later run builds on (embeddings, a pre-trained model).
 
 A run is named by id (an entry-point parameter such as ``attrackt_run``) or found automatically: the
-latest FINISHED run of the entry point on the same data (dataset fingerprint) and profile whose
-params match. Every failure is a ConfigError that names the parameter and says what to run first.
+latest FINISHED run of the entry point on the same data (dataset fingerprint), profile and seed whose
+params match, as a sweep pairs them (fine-tuning of seed 1 on the Attrackt run of seed 1, itself on
+the autoencoder run of seed 1). Every failure is a ConfigError that names the parameter and says what
+to run first.
 """
 
 from __future__ import annotations
@@ -49,14 +51,17 @@ def named_run(parameter: str, run_id: str, entry_point: str, dataset: Dataset | 
     return run
 
 
-def latest_run(entry_point: str, dataset: Dataset, profile: str, params: dict[str, str], tag: str | None = None) -> Run | None:
-    """The latest finished ``entry_point`` run on ``dataset`` with ``profile``, the given ``params``
-    values and (if given) the tag ``tag``; None when there is none."""
+def latest_run(
+    entry_point: str, dataset: Dataset, profile: str, params: dict[str, str], tag: str | None = None, *, seed: int | None
+) -> Run | None:
+    """The latest finished ``entry_point`` run on ``dataset`` with ``profile``, ``seed`` (None: any),
+    the given ``params`` values and (if given) the tag ``tag``; None when there is none."""
+    same_seed = "" if seed is None else f" and params.seed = '{seed}'"
     runs = mlflow.search_runs(
         search_all_experiments=True,
         filter_string=(
             f"tags.entry_point = '{entry_point}' and tags.profile = '{profile}' "
-            f"and attributes.status = 'FINISHED' and params.`dataset.fingerprint` = '{dataset.fingerprint}'"
+            f"and attributes.status = 'FINISHED' and params.`dataset.fingerprint` = '{dataset.fingerprint}'{same_seed}"
         ),
         order_by=["attributes.start_time DESC"],
         output_format="list",
@@ -69,19 +74,22 @@ def latest_run(entry_point: str, dataset: Dataset, profile: str, params: dict[st
 
 def resolve_run(
     parameter: str, run_id: str | None, entry_point: str, dataset: Dataset, profile: str, params: dict[str, str],
-    tag: str | None = None,
+    tag: str | None = None, *, seed: int | None,
 ) -> Run:
-    """The run named by ``run_id``, or else the latest matching one; ConfigError when there is none."""
+    """The run named by ``run_id`` (whatever its seed: a person chose it), or else the latest matching
+    one of ``seed`` (None: any seed); ConfigError when there is none."""
     if run_id:
         run = named_run(parameter, run_id, entry_point, dataset)
         if tag is not None and tag not in run.data.tags:
             raise ConfigError(f"parameter {parameter}={run_id!r}: the run has no {tag!r} tag")
         return run
-    run = latest_run(entry_point, dataset, profile, params, tag)
+    run = latest_run(entry_point, dataset, profile, params, tag, seed=seed)
     if run is None:
+        with_seed = "" if seed is None else f", seed {seed}"
         raise ConfigError(
             f"no finished {entry_point!r} run on dataset {dataset.name!r} (fingerprint {dataset.fingerprint[:12]}...) "
-            f"with profile {profile!r} and the same {entry_point} settings in {mlflow.get_tracking_uri()}: run the "
-            f"`{entry_point}` entry point first (same dataset, profile and overrides) or pass {parameter}=<run id>"
+            f"with profile {profile!r}{with_seed} and the same {entry_point} settings in {mlflow.get_tracking_uri()}: "
+            f"run the `{entry_point}` entry point first (same dataset, profile{with_seed} and overrides) or pass "
+            f"{parameter}=<run id>"
         )
     return run

@@ -4,7 +4,9 @@ the tracking pipeline.
 
 Tracking URI: ``MLFLOW_TRACKING_URI`` when set, else ``sqlite:///mlflow.db`` in the working folder.
 Experiment: ``MLFLOW_EXPERIMENT_NAME`` / ``MLFLOW_EXPERIMENT_ID`` when set (``mlflow run`` sets the
-latter), else "attrackt-benchmark".
+latter), else "attrackt-benchmark". An experiment the suite logs to without a kind gets the tag
+``mlflow.experimentKind = custom_model_development``, so that the MLflow UI (3.x) opens it on its runs
+table rather than on the GenAI overview of traces.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ DEFAULT_EXPERIMENT = "attrackt-benchmark"
 #: Set by a sweep: the parent run of every run it starts, and extra tags (JSON) such as the config hash.
 PARENT_RUN_ENV = "ATTRACKT_PARENT_RUN_ID"
 EXTRA_TAGS_ENV = "ATTRACKT_RUN_TAGS"
+#: The experiment tag the MLflow UI reads to choose an experiment's first page, and the suite's kind.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
 
 
 def use_default_store() -> None:
@@ -30,16 +35,19 @@ def use_default_store() -> None:
         mlflow.set_tracking_uri(f"sqlite:///{Path.cwd() / 'mlflow.db'}")
 
 
-def configure_tracking() -> None:
-    """The default store, and the default experiment unless the environment names one."""
+def configure_tracking() -> str:
+    """The default store and the experiment runs go to (created when it does not exist yet, given the
+    suite's kind unless it has one); returns the experiment's id."""
     use_default_store()
-    if not (os.environ.get("MLFLOW_EXPERIMENT_NAME") or os.environ.get("MLFLOW_EXPERIMENT_ID")):
-        mlflow.set_experiment(DEFAULT_EXPERIMENT)
+    if os.environ.get("MLFLOW_EXPERIMENT_ID"):
+        experiment = mlflow.get_experiment(os.environ["MLFLOW_EXPERIMENT_ID"])
+    else:
+        experiment = mlflow.set_experiment(os.environ.get("MLFLOW_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT)
+    if EXPERIMENT_KIND_TAG not in experiment.tags:
+        mlflow.MlflowClient().set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+    return experiment.experiment_id
 
 
 def current_experiment_id() -> str:
-    """Id of the experiment runs go to (created when it does not exist yet)."""
-    configure_tracking()
-    if os.environ.get("MLFLOW_EXPERIMENT_ID"):
-        return os.environ["MLFLOW_EXPERIMENT_ID"]
-    return mlflow.set_experiment(os.environ.get("MLFLOW_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT).experiment_id
+    """Id of the experiment runs go to (see ``configure_tracking``)."""
+    return configure_tracking()

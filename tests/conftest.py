@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import mlflow
 import numpy as np
@@ -30,6 +31,14 @@ def private_feature_cache(tmp_path_factory) -> Path:
         os.environ.pop("ATTRACKT_CACHE", None)
     else:
         os.environ["ATTRACKT_CACHE"] = saved
+
+
+def unavailable(reason: str) -> NoReturn:
+    """Skip a test whose prerequisite (a server binary, a browser) is missing, except under CI
+    (``CI=true``), where the prerequisite must be there and its absence fails the test."""
+    if os.environ.get("CI", "").lower() in ("1", "true"):
+        pytest.fail(f"{reason} (CI={os.environ['CI']}: a missing prerequisite is a failure, not a skip)")
+    pytest.skip(reason)
 
 
 @pytest.fixture

@@ -10,14 +10,29 @@ import pytest
 import torch
 
 from attrackt.association_training import supervised_objective, train_association_model, training_batches
-from attrackt.augment import SQUARE_SYMMETRIES, affine, augment, random_matrix
+from attrackt.augment import (
+    AFFINE_P,
+    BRIGHTNESS_P,
+    FLIP_P,
+    JITTER_P,
+    SQUARE_SYMMETRIES,
+    TRANSLATION_PX,
+    AugmentationDraw,
+    affine,
+    apply_augmentation,
+    augment,
+    draw_augmentation,
+    random_matrix,
+)
 from attrackt.inference import predict_associations
 from attrackt.losses import pair_mask, supervised_loss
-from attrackt.model.attention import Attention, RotaryEncoding, attention_bias
-from attrackt.model.network import AssociationModel
-from attrackt.training import load_checkpoint, save_checkpoint
+from attrackt.model.attention import Attention, RotaryEncoding, attention_bias, rotary_channels
+from attrackt.model.network import LAYOUT_VERSION, AssociationModel, OutdatedCheckpointError
+from attrackt.pyfunc_model import load_backbone
+from attrackt.unsupervised_loss import AttracktModel
+from attrackt.training import load_checkpoint, save_checkpoint, train_loop, warmup_cosine, warmup_cosine_factor
 from attrackt.windows import SequenceTokens, collate
-from benchmark.config import ModelConfig, TrainConfig, load_config
+from benchmark.config import AttracktModelConfig, ModelConfig, TrainConfig, load_config
 from benchmark.data.sequence import FEATURE_COLUMNS, Sequence
 from conftest import hand_made_sequence
 from benchmark.entry_points import load_dataset
@@ -53,9 +68,7 @@ def test_collate_pads_with_invalid_tokens():
 
 def test_attention_is_unchanged_by_a_global_translation():
     torch.manual_seed(0)
-    head_dim = 16
-    rotary = RotaryEncoding(head_dim, (6.0, 256.0, 256.0))
-    attention = Attention(d_model=32, n_heads=2, dropout=0.0, rotary=rotary).double()
+    attention = Attention(d_model=32, n_heads=2, dropout=0.0, cutoffs=(6.0, 256.0, 256.0)).double()
     x = torch.randn(2, 10, 32, dtype=torch.float64)
     coordinates = torch.rand(2, 10, 3, dtype=torch.float64) * torch.tensor([5.0, 300.0, 300.0], dtype=torch.float64)
     valid = torch.ones(2, 10, dtype=torch.bool)
@@ -63,11 +76,30 @@ def test_attention_is_unchanged_by_a_global_translation():
 
     def run(coords):
         bias = attention_bias(coords, valid, spatial_cutoff=100.0, prior_decay=0.1)
-        return attention(x, x, rotary.angles(coords), bias)
+        return attention(x, x, coords, bias)
 
     shift = torch.tensor([3.0, -71.5, 140.25], dtype=torch.float64)
     assert torch.allclose(run(coordinates), run(coordinates + shift), atol=1e-9)
     assert not torch.allclose(run(coordinates), run(coordinates * 1.5), atol=1e-3)  # positions do matter
+
+
+def test_rotary_encoding_splits_head_channels_as_trackastra_and_rotates_pairs():
+    assert rotary_channels(64) == (24, 20, 20) and rotary_channels(16) == (8, 4, 4)
+    rotary = RotaryEncoding(16, (6.0, 256.0, 256.0))
+    assert [len(f) for f in rotary.frequencies] == [4, 2, 2]
+    assert all(f.requires_grad for f in rotary.frequencies)  # learnable, as Trackastra's
+    coordinates = torch.tensor([[[2.0, 100.0, -30.0]]])
+    cos, sin = rotary.tables(coordinates)
+    x = torch.randn(1, 1, 1, 16)
+    rotated = RotaryEncoding.rotate(x, cos, sin)
+    pairs, turned = x.view(8, 2), rotated.view(8, 2)
+    assert torch.allclose(turned.norm(dim=-1), pairs.norm(dim=-1), atol=1e-5)  # a rotation: no scaling
+    frequencies = torch.cat(list(rotary.frequencies)).detach()
+    angles = 0.5 * math.pi * torch.tensor([2.0] * 4 + [100.0] * 2 + [-30.0] * 2) * frequencies
+    expected = torch.stack([
+        pairs[:, 0] * angles.cos() - pairs[:, 1] * angles.sin(), pairs[:, 1] * angles.cos() + pairs[:, 0] * angles.sin()
+    ], dim=-1)
+    assert torch.allclose(turned, expected, atol=1e-5)
 
 
 def test_attention_bias_blocks_far_and_padding_tokens():
@@ -148,6 +180,22 @@ def test_checkpoint_roundtrip_loads_weights_only(tmp_path):
         load_checkpoint(tmp_path / "other.pt")
 
 
+def test_a_checkpoint_of_the_old_parameter_layout_is_refused_naming_the_file(tmp_path):
+    model = AssociationModel(SMALL)
+    checkpoint = model.checkpoint()
+    assert checkpoint["state_dict"]._metadata[""]["version"] == LAYOUT_VERSION
+    checkpoint["state_dict"]._metadata[""]["version"] = 1  # what the suite saved before Trackastra parity
+    path = save_checkpoint(tmp_path / "old.pt", checkpoint)
+    with pytest.raises(OutdatedCheckpointError, match="layout 1"):
+        AssociationModel.load(path)
+    with pytest.raises(DataError, match="old.pt: .*train the model again"):
+        load_backbone(path, None, torch.device("cpu"))
+    wrapped = AttracktModel(AttracktModelConfig(backbone=SMALL)).checkpoint()
+    wrapped["state_dict"]._metadata["backbone"]["version"] = 1
+    with pytest.raises(DataError, match="wrapped.pt: .*layout 1"):
+        load_backbone(save_checkpoint(tmp_path / "wrapped.pt", wrapped), None, torch.device("cpu"))
+
+
 def test_inference_averages_adjacent_frame_associations(tmp_path):
     sequence = hand_made_sequence()
     tokens = SequenceTokens.from_sequence(sequence)
@@ -204,3 +252,93 @@ def test_training_is_deterministic_for_a_seed(tiny_sequence, tmp_path):
     assert history_a == history_b
     for (name, a), (_, b) in zip(first.state_dict().items(), second.state_dict().items()):
         assert torch.equal(a, b), name
+
+
+def test_schedule_warms_up_from_a_hundredth_and_decays_to_a_thousandth():
+    assert warmup_cosine_factor(0, 100, 1000) == pytest.approx(0.01)
+    assert warmup_cosine_factor(50, 100, 1000) == pytest.approx(0.01 + 0.99 * 0.5)
+    assert warmup_cosine_factor(100, 100, 1000) == pytest.approx(1.0)  # end of warm-up
+    assert warmup_cosine_factor(550, 100, 1000) == pytest.approx(0.001 + 0.999 * 0.5)  # half-way down
+    assert warmup_cosine_factor(1000, 100, 1000) == pytest.approx(0.001)  # the end
+    assert warmup_cosine_factor(5000, 100, 1000) == pytest.approx(0.001)
+    assert warmup_cosine_factor(0, 0, 1000) == pytest.approx(1.0)  # fine-tuning: no warm-up
+    factors = [warmup_cosine_factor(step, 100, 1000) for step in range(1001)]
+    assert all(a < b for a, b in zip(factors[:100], factors[1:101]))
+    assert all(a > b for a, b in zip(factors[100:-1], factors[101:]))
+    # the learning rate the optimiser actually steps with follows the factor
+    weight = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([weight], lr=0.5)
+    scheduler = warmup_cosine(optimizer, 10, 40)
+    used = []
+    for _ in range(41):
+        used.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert used[0] == pytest.approx(0.005) and used[10] == pytest.approx(0.5) and used[40] == pytest.approx(0.0005)
+
+
+def test_gradient_clipping_only_when_asked(tmp_path):
+    def final_weight(max_grad_norm):
+        weight = torch.nn.Parameter(torch.zeros(2))
+        optimizer = torch.optim.SGD([weight], lr=1.0)
+        train_loop(
+            model=torch.nn.ParameterList([weight]), batches=iter(range(1, 2)),
+            losses=lambda _: {"loss": (weight * torch.tensor([30.0, 40.0])).sum()},
+            optimizer=optimizer, scheduler=torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0),
+            iterations=1, checkpoint=lambda step: {"config": {}, "state_dict": {}}, checkpoint_dir=tmp_path,
+            log_metrics=None, max_grad_norm=max_grad_norm,
+        )
+        return weight.detach()
+
+    assert torch.allclose(final_weight(None), torch.tensor([-30.0, -40.0]))  # the gradient, norm 50
+    assert torch.allclose(final_weight(1.0), torch.tensor([-0.6, -0.8]), atol=1e-6)  # clipped to norm 1
+
+
+def test_each_augmentation_is_applied_with_its_probability():
+    rng = np.random.default_rng(0)
+    draws = [draw_augmentation(5, rng) for _ in range(2000)]
+    for probability, applied in (
+        (FLIP_P, [d.flip is not None for d in draws]),
+        (AFFINE_P, [d.affine is not None for d in draws]),
+        (BRIGHTNESS_P, [d.brightness is not None for d in draws]),
+        (JITTER_P, [d.jitter is not None for d in draws]),
+    ):
+        assert abs(np.mean(applied) - probability) < 0.03
+    # the four decisions are independent: all four together as often as the product says
+    together = np.mean([all(x is not None for x in (d.flip, d.affine, d.brightness, d.jitter)) for d in draws])
+    assert abs(together - FLIP_P * AFFINE_P * BRIGHTNESS_P * JITTER_P) < 0.03
+    translations = np.array([d.translation for d in draws])
+    assert np.all(translations == np.round(translations)) and translations.min() == 0
+    assert translations.max() == TRANSLATION_PX - 1
+    jitter = np.concatenate([d.jitter for d in draws if d.jitter is not None])
+    assert jitter.shape[1] == 2 and np.abs(jitter).max() <= 3.0
+
+
+def test_affine_scale_is_uniform_per_axis_not_isotropic():
+    rng = np.random.default_rng(1)
+    matrices = np.array([random_matrix(rng) for _ in range(2000)])
+    det = np.linalg.det(matrices)  # s_y * s_x * (1 - h_y * h_x), the shear changing it by at most 1 %
+    # s_y, s_x independent U(0.5, 2): E[s_y s_x] = 1.25² and P(s_y s_x < 1) = (ln 4 - 0.75) / 1.5²
+    # (an isotropic log-uniform scale s would give E[s²] = 1.35 and P = 0.5)
+    assert abs(det.mean() - 1.5625) < 0.05
+    assert abs(np.mean(det < 1.0) - (math.log(4) - 0.75) / 2.25) < 0.03
+    singular = np.linalg.svd(matrices, compute_uv=False)
+    assert singular.max() <= 2.0 * 1.1 + 1e-9 and singular.min() >= 0.5 * 0.9 - 1e-9
+    assert np.mean(singular[:, 0] / singular[:, 1] > 1.5) > 0.3  # anisotropic: per axis
+
+
+def test_apply_augmentation_flips_about_the_origin_and_moves_features_along():
+    tokens = SequenceTokens.from_sequence(hand_made_sequence())
+    window = tokens.window(0, 4)
+    draw = AugmentationDraw(
+        flip=np.diag([-1.0, 1.0]), affine=None, brightness=(2.0, 0.1), jitter=None, translation=np.array([5.0, 7.0])
+    )
+    out = apply_augmentation(window, draw)
+    assert np.allclose(out.yx, np.stack([5.0 - window.yx[:, 0], 7.0 + window.yx[:, 1]], axis=1))
+    intensity, inertia_yx = FEATURE_COLUMNS.index("intensity"), FEATURE_COLUMNS.index("inertia_yx")
+    assert np.allclose(out.features[:, intensity], 2.0 * window.features[:, intensity] + 0.1)
+    assert np.allclose(out.features[:, inertia_yx], -window.features[:, inertia_yx])  # the tensor turns with the flip
+    assert np.array_equal(out.target, window.target)
+    matrix = random_matrix(np.random.default_rng(2))
+    moved = apply_augmentation(window, AugmentationDraw(None, matrix, None, None, np.zeros(2)))
+    assert np.allclose(moved.yx, window.yx @ matrix.T)  # about (0, 0), as the reference's

@@ -25,16 +25,10 @@ from mlflow.tracking import MlflowClient
 
 from benchmark.cli import main
 from benchmark.sweep.grid import expand, load_grid
-from benchmark.sweep.runner import Outcome, SweepContext, execute, run_sweep
+from benchmark.sweep.runner import WORKER_TAG, run_sweep
+from conftest import unavailable
 
 VENV_BIN = Path(sys.executable).parent
-
-
-def execute_on_worker(spec, config_hash: str, needed_run_id: str | None, context: SweepContext) -> Outcome:
-    """``execute``, with the address of the Dask worker that ran it as the message (ValueError elsewhere)."""
-    outcome = execute(spec, config_hash, needed_run_id, context)
-    outcome.message = distributed.get_worker().address
-    return outcome
 
 
 def test_dask_local_cluster_runs_the_grid_on_its_workers_and_resumes(tracking, tmp_path, real_data):
@@ -43,9 +37,9 @@ def test_dask_local_cluster_runs_the_grid_on_its_workers_and_resumes(tracking, t
         "profile": "smoke", "datasets": [str(real_data)], "seeds": [0, 1], "methods": ["position"],
         "overrides": {"data.data_dir": tracking["data.data_dir"]},
     }))
-    first = run_sweep(str(grid), workers=2, run=execute_on_worker, executor="dask")
+    first = run_sweep(str(grid), workers=2, executor="dask")
     assert [o.status for o in first.outcomes] == ["finished", "finished"], first.outcomes
-    assert all(o.message.startswith("tcp://127.0.0.1:") for o in first.outcomes)
+    assert all(o.worker.startswith("tcp://127.0.0.1:") for o in first.outcomes)
     client = MlflowClient()
     sweep = client.get_run(first.sweep_run_id)
     assert sweep.info.status == "FINISHED"
@@ -53,6 +47,8 @@ def test_dask_local_cluster_runs_the_grid_on_its_workers_and_resumes(tracking, t
     children = client.search_runs([sweep.info.experiment_id], f"tags.sweep_run = '{first.sweep_run_id}'")
     assert sorted(run.info.run_id for run in children) == sorted(o.run_id for o in first.outcomes)
     assert all(run.info.status == "FINISHED" and run.data.metrics["AOGM"] >= 0 for run in children)
+    worker_of = {o.run_id: o.worker for o in first.outcomes}  # each run tagged with the worker that ran it
+    assert all(run.data.tags[WORKER_TAG] == worker_of[run.info.run_id] for run in children)
 
     again = run_sweep(str(grid), workers=2, executor="dask")
     assert again.sweep_run_id == first.sweep_run_id
@@ -76,6 +72,14 @@ def test_bad_executor_options_are_one_line_errors(argv, message, capsys):
 
 
 # --- integration: real servers, each a process of its own ------------------------------------------------
+
+
+def test_missing_server_binaries_fail_under_ci_and_skip_elsewhere(monkeypatch):
+    monkeypatch.setattr(sys.modules[__name__], "postgres_bin", lambda: None)
+    for ci, outcome in (("true", pytest.fail.Exception), ("", pytest.skip.Exception)):
+        monkeypatch.setenv("CI", ci)
+        with ExitStack() as stack, pytest.raises(outcome, match="PostgreSQL server binaries"):
+            start_postgres(stack)
 
 
 def free_port() -> int:
@@ -157,7 +161,7 @@ def start_postgres(stack: ExitStack) -> str:
     by an unprivileged user when we are root; stopped and deleted on close. Returns the database URI."""
     bin_dir = postgres_bin()
     if bin_dir is None:
-        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not found; .ci/run installs them")
+        unavailable("PostgreSQL server binaries (initdb, pg_ctl) not found; .ci/run installs them")
     as_user: list[str] = []
     folder = Path(tempfile.mkdtemp(prefix="attrackt-pg-"))  # not under pytest's root-only tmp_path
     stack.callback(shutil.rmtree, folder, ignore_errors=True)
@@ -181,6 +185,7 @@ class Deployment:
 
     env: dict[str, str]
     scheduler: str
+    workers: set[str]  # the Dask workers' addresses
     artifacts: Path
     workers_dir: Path
 
@@ -213,8 +218,9 @@ def deployment(tmp_path) -> Iterator[Deployment]:
                                   "--host", "127.0.0.1", "--no-dashboard", "--name", name], env, workers_dir)
         with distributed.Client(scheduler_address, timeout=60) as client:
             client.wait_for_workers(2, timeout=120)
+            workers = set(client.scheduler_info()["workers"])
         env |= {"MLFLOW_TRACKING_URI": tracking_uri, "MLFLOW_EXPERIMENT_NAME": "distributed"}
-        yield Deployment(env, scheduler_address, tmp_path / "artifacts", workers_dir)
+        yield Deployment(env, scheduler_address, workers, tmp_path / "artifacts", workers_dir)
 
 
 def cli(args: list[str], env: dict[str, str], cwd: Path) -> str:
@@ -241,6 +247,7 @@ def test_smoke_grid_on_postgres_mlflow_server_and_dask_workers(deployment, tmp_p
     specs = expand(load_grid("smoke"))
     assert sorted(run.data.tags["config_hash"] for run in children) == sorted(spec.config_hash() for spec in specs)
     assert all(run.info.status == "FINISHED" for run in children)  # every run once, each finished
+    assert {run.data.tags[WORKER_TAG] for run in children} == deployment.workers  # both workers ran some
     by_method = {run.data.tags["method"]: run for run in children}
     attrackt = by_method["attrackt"]
     assert attrackt.data.params["resolved.autoencoder_run"] == by_method["autoencoder"].info.run_id

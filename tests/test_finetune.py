@@ -76,13 +76,28 @@ def test_k_parameter():
             parse_k(bad)
 
 
-def test_pseudo_labels_are_the_least_uncertain_unannotated_nodes_outside_the_last_frame():
+def test_reference_pseudo_labels_count_annotated_nodes_and_leaves_which_give_no_label():
+    pool = hand_made_pool()
+    # uncertainty, most first: 6 (0.7), 2 (0.4), 3 (0.3), 0 (0.1), 1 (0.05), then 4, 5, 7, 8 (0.0, leaves)
+    nothing = pseudo_labels(pool, pool.iloc[:0], fraction=0.34)  # int(3.06) = 3 least: 5, 7, 8, all leaves
+    assert nothing.empty and list(nothing.columns) == list(pool.columns)
+    annotated = pool[pool["node_id"] == 1]
+    pseudo = pseudo_labels(pool, annotated, fraction=0.67)  # the 6 least: 0, 1, 4, 5, 7, 8
+    assert list(pseudo["node_id"]) == [0]  # 1 is annotated, 4, 5, 7, 8 have no ILP child
+    assert list(pseudo["ilp_children"]) == [(2,)]
+    everything = pseudo_labels(pool, pool.iloc[:0], fraction=1.0, rule="reference")
+    assert list(everything["node_id"]) == [1, 0, 3, 2]  # every node with an ILP child, least uncertain first
+
+
+def test_no_last_frame_negatives_pseudo_labels_keep_no_child_as_a_label():
     pool = hand_made_pool()
     annotated = choose_annotations(pool, "confidence", 2, np.random.default_rng(0))  # nodes 6, 2
-    pseudo = pseudo_labels(pool, annotated, fraction=0.34)  # 3 of 9 nodes
+    pseudo = pseudo_labels(pool, annotated, fraction=0.34, rule="no_last_frame_negatives")  # 3 of 9 nodes
     # candidates: frames 0-2, not 6 or 2: 0 (0.1), 1 (0.05), 3 (0.3), 4 (0.0), 5 (0.0)
     assert list(pseudo["node_id"]) == [4, 5, 1]
     assert list(pseudo["ilp_children"]) == [(), (), (3,)]
+    with pytest.raises(ConfigError, match="pseudo_label_rule='best'"):
+        pseudo_labels(pool, annotated, fraction=0.34, rule="best")
 
 
 def test_label_targets_and_masks():

@@ -1,8 +1,13 @@
 """The main job end to end on a smoke grid: every entry point of the dependency chain runs as a child
-of one sweep run, artifacts are reused, and the report is built from exactly those runs."""
+of one sweep run, artifacts are reused, and the report is built from exactly those runs; a main job
+with a failed run ends with a non-zero status through scripts/main.sh."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -58,3 +63,28 @@ def test_main_job_runs_the_grid_and_reports_it(smoke_grid, tmp_path, monkeypatch
 
     assert main(["main", "--grid", str(smoke_grid)]) == 0  # again: everything is skipped
     assert capsys.readouterr().out.count("skipped") >= 6
+
+
+def test_main_sh_fails_when_a_run_fails(tracking, tmp_path):
+    """scripts/main.sh, run from a copy of the project folder whose install step is a no-op (the copy's
+    .venv is this one), ends with status 1 and names the failed run and its error."""
+    root = Path(__file__).resolve().parents[1]
+    project = tmp_path / "project"
+    (project / "scripts").mkdir(parents=True)
+    shutil.copy(root / "scripts" / "main.sh", project / "scripts" / "main.sh")
+    (project / "scripts" / "setup.sh").write_text("#!/usr/bin/env bash\n")  # installed already
+    (project / ".venv").symlink_to(Path(sys.executable).parents[1])
+    missing = tmp_path / "missing"
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(yaml.safe_dump({"profile": "smoke", "datasets": [str(missing)], "seeds": [0], "methods": ["position"],
+                                    "overrides": {"data.data_dir": tracking["data.data_dir"]}}))
+    env = {**os.environ, "MLFLOW_EXPERIMENT_NAME": "main-sh"}
+    result = subprocess.run(["bash", str(project / "scripts" / "main.sh"), "--grid", str(grid)], env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "Report: reports/index.html" in result.stdout and (project / "reports" / "index.html").is_file()
+    client = MlflowClient()
+    [run] = client.search_runs([client.get_experiment_by_name("main-sh").experiment_id], "tags.method = 'position'")
+    assert run.info.status == "FAILED" and str(missing) in run.data.tags["error"]
+    assert f"  failed  position-{missing}-0 (run {run.info.run_id}): {run.data.tags['error']}" in result.stderr
+    assert "Rerun just these (finished runs are skipped): " in result.stderr

@@ -64,12 +64,13 @@ def test_extreme_logits_stay_finite_and_differentiable():
     assert torch.isfinite(logits.grad).all()
 
 
-def test_fourier_features_have_unit_norm_and_learnable_frequencies():
+def test_fourier_features_are_unscaled_sines_and_cosines_with_learnable_frequencies():
     features = FourierFeatures(32, cutoff=256)
     coordinate = torch.linspace(0, 300, 50)
     encoded = features(coordinate)
     assert encoded.shape == (50, 32)
-    assert torch.allclose(encoded.pow(2).sum(-1), torch.ones(50), atol=1e-5)
+    assert torch.allclose(encoded.pow(2).sum(-1), torch.full((50,), 16.0), atol=1e-4)  # n/2: not rescaled
+    assert torch.allclose(encoded[:, 1], torch.sin(0.5 * math.pi * coordinate * features.frequencies[1]).detach())
     assert features.frequencies[0].item() == pytest.approx(1.0)
     assert features.frequencies[-1].item() == pytest.approx(1 / 256)
     encoded.sum().backward()

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import shlex
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
+from benchmark.cli import main
 from benchmark.errors import ConfigError
 from benchmark.sweep.grid import expand, load_grid
 from benchmark.sweep.runner import run_sweep
@@ -79,27 +82,37 @@ def test_unreadable_grids_are_clear_errors(tmp_path):
         load_grid("nowhere")
 
 
-def test_resume_skips_finished_runs_and_redoes_a_failed_one(tracking, tmp_path, real_data):
-    later = tmp_path / "later"  # a dataset folder that does not exist yet: its run fails the first time
+def test_failed_runs_are_loud_and_rerunning_redoes_just_them(tracking, tmp_path, tiny_ctc, capsys):
+    later = tmp_path / "later"  # a dataset folder that does not exist yet: its runs fail the first time
     grid = write_grid(
-        tmp_path, profile="smoke", datasets=["synth-hela", str(later)], seeds=[0], methods=["position"],
+        tmp_path, profile="smoke", datasets=[str(later)], seeds=[0], methods=["attrackt"],
         overrides={"data.data_dir": tracking["data.data_dir"]},
     )
-    first = run_sweep(grid, workers=2).outcomes
-    assert [o.status for o in first] == ["finished", "failed"]
-    assert "no such folder" in first[1].message.lower() or str(later) in first[1].message
+    assert main(["sweep", "--grid", grid, "--workers", "2"]) == 1
+    printed = capsys.readouterr()
+    assert f"sweep {grid}: 1 failed, 1 blocked" in printed.out
+    lines = printed.err.splitlines()
+    assert lines[0].startswith("2 of 2 runs did not finish (sweep run ")
     client = MlflowClient()
-    sweep = client.get_run(client.get_run(first[0].run_id).data.tags["sweep_run"])
-    assert sweep.info.status == "FAILED"
-    failed = client.get_run(first[1].run_id)
-    assert failed.info.status == "FAILED" and "error" in failed.data.tags
+    sweep_id = lines[0].split("sweep run ")[1].rstrip("):")
+    sweep = client.get_run(sweep_id)
+    assert sweep.info.status == "FAILED" and "2 of 2 runs did not finish" in sweep.data.tags["error"]
+    [failed] = client.search_runs([sweep.info.experiment_id], f"tags.sweep_run = '{sweep_id}'")  # attrackt never started
+    error = failed.data.tags["error"]  # names the missing folder; printed with the run's name and id
+    assert failed.info.status == "FAILED" and str(later) in error
+    assert lines[1] == f"  failed  autoencoder-{later}-0 (run {failed.info.run_id}): {error}"
+    assert lines[2] == f"  blocked attrackt-{later}-0: needs autoencoder-{later}-0, which failed"
+    rerun = shlex.split(lines[3].removeprefix("Rerun just these (finished runs are skipped): "))
+    assert rerun[:3] == [sys.executable, "-m", "benchmark.cli"] and len(lines) == 4
 
-    shutil.copytree(real_data, later)
-    second = run_sweep(grid, workers=2).outcomes
-    assert [o.status for o in second] == ["skipped", "finished"]
-    assert second[0].run_id == first[0].run_id
-    assert client.get_run(sweep.info.run_id).info.status == "FINISHED"
-    children = client.search_runs([sweep.info.experiment_id], f"tags.sweep_run = '{sweep.info.run_id}'")
-    finished = [run for run in children if run.info.status == "FINISHED"]
-    assert sorted(run.data.tags["dataset"] for run in finished) == sorted(["synth-hela", str(later)])
-    assert len(children) == 3  # two finished, one failed
+    shutil.copytree(tiny_ctc.root, later)
+    assert main(rerun[3:]) == 0
+    assert f"sweep {grid}: 2 finished" in capsys.readouterr().out
+    sweep = client.get_run(sweep_id)
+    assert sweep.info.status == "FINISHED" and "error" not in sweep.data.tags
+    assert main(["sweep", "--grid", grid]) == 0  # again: both finished before, neither is redone
+    assert f"sweep {grid}: 2 skipped" in capsys.readouterr().out
+    runs = client.search_runs([sweep.info.experiment_id], f"tags.sweep_run = '{sweep_id}'")
+    assert sorted((run.data.tags["method"], run.info.status) for run in runs) == [
+        ("attrackt", "FINISHED"), ("autoencoder", "FAILED"), ("autoencoder", "FINISHED"),
+    ]

@@ -1,32 +1,47 @@
 """The association network (SPEC section 4): tokens -> encoder/decoder transformer -> N×N logits.
 
-A token is one detection of a window: its coordinates (t − t_min, y, x) in frames and px and its
-7 shallow features (benchmark.data.sequence.FEATURE_COLUMNS). Logits A_ij = ⟨h_x(i), h_y(j)⟩/√d
-score token i (rows, the earlier one) as an ancestor of token j (columns).
+A token is one detection of a window: its coordinates (t, y, x) in frames and px and its 7 shallow
+features (benchmark.data.sequence.FEATURE_COLUMNS). Logits A_ij = ⟨h_x(i), h_y(j)⟩ score token i
+(rows, the earlier one) as an ancestor of token j (columns).
+
+The layout is Trackastra 0.5.6's ``TrackingTransformer`` (``attn_positional_bias="rope"``,
+``attn_dist_mode="v0"``): the same layers, norms, residuals and dropout, so that its weights load
+into this network (attrackt.model.trackastra) and give the same logits. Note two details of that
+layout: each layer normalises its input stream and the residual branches off the normalised
+stream; dropout acts only on the attention weights.
 """
 
 from __future__ import annotations
 
-import math
+from typing import Any
 
 import torch
 from torch import nn
 
-from attrackt.model.attention import Attention, RotaryEncoding, attention_bias
+from attrackt.model.attention import Attention, attention_bias
 from attrackt.model.fourier import FourierFeatures
 from attrackt.training import Checkpointable
 from benchmark.config import ModelConfig
 from benchmark.data.sequence import FEATURE_COLUMNS
+from benchmark.errors import BenchmarkError
 
 #: Logits are clamped to this range in training (SPEC section 4).
 LOGIT_CLAMP = 20.0
 
+#: Version of the parameter layout, saved in every state dict (torch's per-module ``version``
+#: metadata). 1: the suite's own layout before Trackastra parity; 2: Trackastra's.
+LAYOUT_VERSION = 2
+
+
+class OutdatedCheckpointError(BenchmarkError):
+    """Weights saved with an older parameter layout of the backbone: they cannot be loaded, only retrained."""
+
 
 class FeedForward(nn.Sequential):
-    """Linear d -> 2d, GELU, dropout, Linear 2d -> d."""
+    """Linear d -> 2d, GELU, Linear 2d -> d."""
 
-    def __init__(self, d_model: int, dropout: float = 0.0):
-        super().__init__(nn.Linear(d_model, 2 * d_model), nn.GELU(), nn.Dropout(dropout), nn.Linear(2 * d_model, d_model))
+    def __init__(self, d_model: int):
+        super().__init__(nn.Linear(d_model, 2 * d_model), nn.GELU(), nn.Linear(2 * d_model, d_model))
 
 
 class TokenEmbedding(nn.Module):
@@ -49,72 +64,86 @@ class TokenEmbedding(nn.Module):
         return self.norm(self.project(torch.cat(parts, dim=-1)))
 
 
+def _attention(config: ModelConfig) -> Attention:
+    """An attention block whose rotary cutoffs are (window, attention_cutoff, attention_cutoff), as Trackastra's."""
+    cutoffs = (float(config.window), config.attention_cutoff, config.attention_cutoff)
+    return Attention(config.d_model, config.n_heads, config.dropout, cutoffs)
+
+
 class EncoderLayer(nn.Module):
-    """Pre-norm self-attention then feed-forward, each with a residual connection."""
+    """x = LN(x); x = x + SelfAttention(x); x = x + FF(LN(x))."""
 
-    def __init__(self, config: ModelConfig, rotary: RotaryEncoding):
+    def __init__(self, config: ModelConfig):
         super().__init__()
-        d, p = config.d_model, config.dropout
-        self.norm_attention, self.norm_feedforward = nn.LayerNorm(d), nn.LayerNorm(d)
-        self.attention = Attention(d, config.n_heads, p, rotary)
-        self.feedforward = FeedForward(d, p)
-        self.dropout = nn.Dropout(p)
+        self.norm_attention, self.norm_feedforward = nn.LayerNorm(config.d_model), nn.LayerNorm(config.d_model)
+        self.attention = _attention(config)
+        self.feedforward = FeedForward(config.d_model)
 
-    def forward(self, x: torch.Tensor, rotation: tuple[torch.Tensor, torch.Tensor], bias: torch.Tensor) -> torch.Tensor:
-        normed = self.norm_attention(x)
-        x = x + self.dropout(self.attention(normed, normed, rotation, bias))
-        return x + self.dropout(self.feedforward(self.norm_feedforward(x)))
+    def forward(self, x: torch.Tensor, coordinates: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        x = self.norm_attention(x)
+        x = x + self.attention(x, x, coordinates, bias)
+        return x + self.feedforward(self.norm_feedforward(x))
 
 
 class DecoderLayer(nn.Module):
-    """Pre-norm cross-attention (decoder stream to the encoder output) then feed-forward."""
+    """x = LN(x); x = x + CrossAttention(x, LN(memory)); x = x + FF(LN(x)); memory: the encoder output."""
 
-    def __init__(self, config: ModelConfig, rotary: RotaryEncoding):
+    def __init__(self, config: ModelConfig):
         super().__init__()
-        d, p = config.d_model, config.dropout
+        d = config.d_model
         self.norm_query, self.norm_memory, self.norm_feedforward = nn.LayerNorm(d), nn.LayerNorm(d), nn.LayerNorm(d)
-        self.attention = Attention(d, config.n_heads, p, rotary)
-        self.feedforward = FeedForward(d, p)
-        self.dropout = nn.Dropout(p)
+        self.attention = _attention(config)
+        self.feedforward = FeedForward(d)
 
     def forward(
-        self, x: torch.Tensor, memory: torch.Tensor, rotation: tuple[torch.Tensor, torch.Tensor], bias: torch.Tensor
+        self, x: torch.Tensor, memory: torch.Tensor, coordinates: torch.Tensor, bias: torch.Tensor
     ) -> torch.Tensor:
-        x = x + self.dropout(self.attention(self.norm_query(x), self.norm_memory(memory), rotation, bias))
-        return x + self.dropout(self.feedforward(self.norm_feedforward(x)))
+        x = self.norm_query(x)
+        x = x + self.attention(x, self.norm_memory(memory), coordinates, bias)
+        return x + self.feedforward(self.norm_feedforward(x))
 
 
 class AssociationModel(Checkpointable, nn.Module):
     """Trackastra-style transformer giving association logits between all tokens of a window."""
 
     config_type = ModelConfig
+    _version = LAYOUT_VERSION  # torch saves it as this module's state-dict metadata
 
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
-        head_dim = config.d_model // config.n_heads
-        rotary = RotaryEncoding(head_dim, (config.window, config.attention_cutoff, config.attention_cutoff))
         self.embedding = TokenEmbedding(config)
-        self.encoder = nn.ModuleList(EncoderLayer(config, rotary) for _ in range(config.encoder_layers))
-        self.decoder = nn.ModuleList(DecoderLayer(config, rotary) for _ in range(config.decoder_layers))
-        self.norm_encoder, self.norm_decoder = nn.LayerNorm(config.d_model), nn.LayerNorm(config.d_model)
+        self.encoder = nn.ModuleList(EncoderLayer(config) for _ in range(config.encoder_layers))
+        self.decoder = nn.ModuleList(DecoderLayer(config) for _ in range(config.decoder_layers))
         self.head_parent, self.head_child = FeedForward(config.d_model), FeedForward(config.d_model)
-        self.rotary = rotary
 
     def forward(self, coordinates: torch.Tensor, features: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        """Logits (B, N, N) from coordinates (B, N, 3) = (t − t_min, y, x), features (B, N, 7), valid (B, N)."""
-        rotation = self.rotary.angles(coordinates)
+        """Logits (B, N, N) from coordinates (B, N, 3) = (t, y, x), features (B, N, 7), valid (B, N).
+
+        As in Trackastra, the frame of each window's first valid token is subtracted from all three
+        coordinates (from y and x too, a quirk of its code; our windows count t from their first frame,
+        so this is 0 unless that frame has no tokens).
+        """
+        first = coordinates[..., :1].masked_fill(~valid[..., None], torch.inf).amin(dim=1, keepdim=True)
+        coordinates = coordinates - first.nan_to_num(posinf=0.0)
         bias = attention_bias(coordinates, valid, self.config.attention_cutoff, self.config.attention_prior_decay)
         tokens = self.embedding(coordinates, features)
         encoded = tokens
         for layer in self.encoder:
-            encoded = layer(encoded, rotation, bias)
+            encoded = layer(encoded, coordinates, bias)
         decoded = tokens
         for layer in self.decoder:
-            decoded = layer(decoded, encoded, rotation, bias)
-        parents = self.head_parent(self.norm_encoder(encoded))
-        children = self.head_child(self.norm_decoder(decoded))
-        return parents @ children.transpose(1, 2) / math.sqrt(self.config.d_model)
+            decoded = layer(decoded, encoded, coordinates, bias)
+        return self.head_parent(encoded) @ self.head_child(decoded).transpose(1, 2)
+
+    def _load_from_state_dict(self, state_dict: Any, prefix: str, local_metadata: dict, *args: Any) -> None:
+        version = local_metadata.get("version")  # absent when the state dict carries no metadata
+        if version is not None and version != LAYOUT_VERSION:
+            raise OutdatedCheckpointError(
+                f"the association backbone's weights have parameter layout {version}, this version of the suite "
+                f"needs layout {LAYOUT_VERSION} (Trackastra 0.5.6's): train the model again"
+            )
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, *args)
 
     def n_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -10,11 +10,12 @@ Specs:
   or validation one (a dataset.yaml may say otherwise); runs track them without scoring.
 - a ``.csv`` file of point data (see ``points.py``): every sequence is train and test, val empty.
 - ``hela``: CTC Fluo-N2DL-HeLa at ``<data_dir>/Fluo-N2DL-HeLa`` (or ``$ATTRACKT_HELA_DIR``); train
-  01, test 02, val empty; masks merged with the silver truth (``merge_st``) as in the paper.
+  01, test 02, val empty (the supervised baseline validates on 01's last frames instead, see
+  ``supervised.held_out_fraction``); masks merged with the silver truth (``merge_st``) as in the paper.
 - ``bacteria``: van Vliet et al. (2018) in the Trackastra split at ``<data_dir>/bacteria`` (or
   ``$ATTRACKT_BACTERIA_DIR``); test = BACTERIA_TEST; val from its dataset.yaml when present, else
-  the last 2 of the other sequences in sorted order; train = the rest.
-- ``synth-bacteria``, ``synth-hela``: generated once per (seed, overrides) into
+  the reference's BACTERIA_VAL; train = the rest.
+- ``synth-bacteria``, ``synth-hela``, ``synth-hela-large``: generated once per (seed, overrides) into
   ``<data_dir>/<preset>-<hash>`` by ``benchmark.data.synthetic``, then read as a folder.
 
 ``Dataset.fingerprint`` is the sha256 of the input files' contents, their relative paths and the
@@ -54,12 +55,14 @@ from benchmark.data.sequence import Dataset, Sequence, Split
 from benchmark.errors import ConfigError, DataError
 
 DATASET_FILE = "dataset.yaml"
-SYNTHETIC_PRESETS = ("synth-bacteria", "synth-hela")
+SYNTHETIC_PRESETS = ("synth-bacteria", "synth-hela", "synth-hela-large")
 REAL_DATASETS = ("hela", "bacteria")
 HELA_FOLDER = "Fluo-N2DL-HeLa"
 BACTERIA_FOLDER = "bacteria"
 #: The Trackastra split's 6 test sequences of the Bacteria data (SPEC section 1).
 BACTERIA_TEST = ("150309-04", "150310-11", "151029_E1-1", "151029_E1-5", "151101_E3-12", "160112-06")
+#: The Bacteria validation sequences of the reference (attrackt_experiments), used without a dataset.yaml.
+BACTERIA_VAL = ("140415-13", "151031-03")
 
 _HELA_SOURCE = (
     "Download Fluo-N2DL-HeLa (training data, with GT and ST) from the Cell Tracking Challenge, "
@@ -284,19 +287,18 @@ def _read_hela(data_dir: Path, cache_dir: Path | None) -> Dataset:
 def _read_bacteria(data_dir: Path, cache_dir: Path | None) -> Dataset:
     root = _named_root("ATTRACKT_BACTERIA_DIR", data_dir, BACTERIA_FOLDER)
     found = list_ctc_sequences(root)
-    missing = [seq for seq in BACTERIA_TEST if seq not in found]
+    described = (root / DATASET_FILE).is_file()
+    missing = [seq for seq in (*BACTERIA_TEST, *(() if described else BACTERIA_VAL)) if seq not in found]
     if missing:
         layout = (
             f"one CTC sequence per movie directly in {root}: NAME/tTTT.tif, NAME_GT/TRA/man_trackTTT.tif + "
-            f"man_track.txt for the 38 movies (30 train, 2 val and the 6 test ones {', '.join(BACTERIA_TEST)}), "
-            f"optionally {root}/{DATASET_FILE} giving split.val (or set ATTRACKT_BACTERIA_DIR to that folder)."
+            f"man_track.txt for the 38 movies (30 train, the 2 val ones {', '.join(BACTERIA_VAL)} and the 6 test "
+            f"ones {', '.join(BACTERIA_TEST)}), optionally {root}/{DATASET_FILE} giving another split.val "
+            "(or set ATTRACKT_BACTERIA_DIR to that folder)."
         )
         raise _missing_named(root, "bacteria", _BACTERIA_SOURCE, layout, missing)
+    val = _read_dataset_file(root / DATASET_FILE, found, required=())[1].val if described else BACTERIA_VAL
     others = [seq for seq in found if seq not in BACTERIA_TEST]
-    if (root / DATASET_FILE).is_file():
-        val = _read_dataset_file(root / DATASET_FILE, found, required=())[1].val
-    else:
-        val = tuple(others[-2:])
     split = Split(train=tuple(seq for seq in others if seq not in val), val=val, test=BACTERIA_TEST)
     return _ctc_dataset("bacteria", root, split, cache_dir, merge_st=False)
 

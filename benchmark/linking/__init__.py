@@ -11,6 +11,7 @@ from benchmark.linking.costs import (
     position_distance,
     zscore,
 )
+from benchmark.linking.decompose import frame_pair_blocks, solve_decomposed, split_model
 from benchmark.linking.greedy import greedy_link
 from benchmark.linking.ilp import IlpModel, IlpResult, build_model, objective_value, solve
 from benchmark.linking.linker import Appearance, LinkingSolution, link
@@ -31,11 +32,14 @@ __all__ = [
     "build_candidate_graph",
     "build_model",
     "edge_costs",
+    "frame_pair_blocks",
     "greedy_link",
     "link",
     "objective_value",
     "plan_pins",
     "position_distance",
     "solve",
+    "solve_decomposed",
+    "split_model",
     "zscore",
 ]

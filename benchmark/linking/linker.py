@@ -12,6 +12,7 @@ import numpy as np
 from benchmark.errors import ConfigError, LinkingError
 from benchmark.linking.candidates import CandidateGraph, build_candidate_graph
 from benchmark.linking.costs import EdgeTerm, LinkingWeights, edge_costs
+from benchmark.linking.decompose import frame_pair_blocks, solve_decomposed
 from benchmark.linking.greedy import greedy_link
 from benchmark.linking.ilp import build_model, objective_value, pulp_solver_name, solve, start_columns
 from benchmark.linking.pins import PinPlan, Pins, plan_pins
@@ -19,11 +20,16 @@ from benchmark.linking.pins import PinPlan, Pins, plan_pins
 #: d2 of a candidate graph, computed by a method (None: position only).
 Appearance = Callable[[CandidateGraph], EdgeTerm]
 
+#: A solution counts as proven optimal when its solver says "optimal" and its objective is within
+#: this of the proven bound, relative to max(1, |objective|) (HiGHS's absolute MIP gap is 1e-6).
+PROVEN_GAP = 1e-6
+
 
 @dataclass
 class LinkingSolution:
     """Selected lineage edges (M, 2) int64 ``[parent, child]`` (a division appears as its two edges),
-    sorted, and solver statistics (floats, ints and str, ready for MLflow)."""
+    sorted, and solver statistics (floats, ints and str, ready for MLflow). ``stats["proven_optimal"]``
+    is 1.0 only for an ILP solution proven optimal (``is_proven_optimal``), never for greedy."""
 
     edges: np.ndarray
     stats: dict[str, float | int | str] = field(default_factory=dict)
@@ -41,6 +47,7 @@ def link(
     mip_rel_gap: float = 0.0,
     pins: Pins | None = None,
     threads: int = 1,
+    decompose: bool = True,
 ) -> LinkingSolution:
     """Link the detections of one sequence (SPEC section 2).
 
@@ -49,7 +56,12 @@ def link(
     (default), ``"greedy"``, ``"pulp"`` (CBC) or ``"pulp:<PuLP solver name>"``. ``pins``: annotated
     parent -> its GT children (fixed in the solution; GT links that are not candidates are counted
     in ``stats["n_pins_missing"]``). Appear costs are not charged in the first frame of ``t``,
-    disappear costs not in its last. Raises LinkingError when no feasible solution is found.
+    disappear costs not in its last. ``decompose`` (HiGHS only): solve one independent problem per
+    frame pair (decompose.py; exact, the same optimum), on ``threads`` worker threads of one HiGHS
+    thread each; otherwise the whole model, with ``threads`` HiGHS threads. PuLP solvers always get
+    the whole model. ``time_limit_s``: wall-clock limit of the solver, s (all frame pairs together);
+    under it HiGHS starts from the greedy solution. Raises LinkingError when no feasible solution is
+    found.
     """
     t, yx = _validated_nodes(t, yx)
     _check_options(solver, time_limit_s, mip_rel_gap, threads)
@@ -67,7 +79,8 @@ def link(
     if solver == "greedy":
         x_e, x_h, outcome = _solve_greedy(*problem)
     else:
-        x_e, x_h, outcome = _solve_ilp(*problem, solver, time_limit_s, mip_rel_gap, threads)
+        blocks = frame_pair_blocks(problem[0], t) if decompose and solver == "highs" else None
+        x_e, x_h, outcome = _solve_ilp(*problem, solver, time_limit_s, mip_rel_gap, threads, blocks)
 
     edges = selected_edges(candidates, x_e, x_h)
     plan = problem[-1]
@@ -81,8 +94,16 @@ def link(
         "n_pins": plan.n_pins,
         "n_pins_missing": plan.n_missing,
         "solver": solver,
+        "proven_optimal": float(solver != "greedy" and is_proven_optimal(outcome)),
     }
     return LinkingSolution(edges=edges, stats=stats)
+
+
+def is_proven_optimal(stats: dict) -> bool:
+    """Whether ``stats`` (status, objective, bound) describe a solution proven optimal: status
+    ``"optimal"`` and a bound within PROVEN_GAP (so "optimal within mip_rel_gap > 0" is not)."""
+    objective, bound = float(stats["objective"]), float(stats["bound"])
+    return stats["status"] == "optimal" and objective - bound <= PROVEN_GAP * max(1.0, abs(objective))
 
 
 def _solve_greedy(
@@ -111,7 +132,9 @@ def _solve_ilp(
     time_limit_s: float | None,
     mip_rel_gap: float,
     threads: int,
+    blocks: tuple[np.ndarray, np.ndarray] | None,
 ) -> tuple[np.ndarray, np.ndarray, dict]:
+    """The ILP with ``solver``; by blocks (``solve_decomposed``) when ``blocks`` is given."""
     start = time.perf_counter()
     model = build_model(candidates, costs, appear, disappear, plan)
     # Under a time limit HiGHS starts from the greedy solution, so it always has one to return.
@@ -119,7 +142,12 @@ def _solve_ilp(
     if solver == "highs" and time_limit_s is not None:
         mip_start = start_columns(candidates, *greedy_link(candidates, costs, appear, disappear, plan))
     build_s = time.perf_counter() - start
-    result = solve(model, solver, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap, threads=threads, start=mip_start)
+    if blocks is None:
+        result = solve(model, solver, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap, threads=threads, start=mip_start)
+    else:
+        result = solve_decomposed(
+            model, *blocks, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap, workers=threads, start=mip_start
+        )
     if result.x is None:
         pinned = plan.pinned_nodes.tolist()
         raise LinkingError(
@@ -135,6 +163,8 @@ def _solve_ilp(
         "status": result.status,
         "solve_s": result.solve_s,
         "build_s": build_s,
+        "n_subproblems": result.n_subproblems,
+        "n_branch_and_bound": result.n_branched,
     }
     return result.x[:n_e] > 0.5, result.x[n_e : n_e + n_h] > 0.5, outcome
 

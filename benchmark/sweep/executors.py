@@ -11,8 +11,8 @@ imported only when a cluster is used, so the command line validates options with
 
 from __future__ import annotations
 
-import os
 import re
+import sys
 from collections.abc import Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
@@ -47,12 +47,16 @@ def check_executor(executor: str, workers: int, scheduler: str | None) -> None:
         )
 
 
-def threads_per_run(executor: str, workers: int, scheduler: str | None) -> int | None:
-    """CPU threads each run may use: this machine's cores shared out among ``workers`` runs; None on a
-    remote cluster (each worker's environment decides, e.g. its ``OMP_NUM_THREADS``)."""
-    if executor == "dask" and scheduler is not None:
+def current_worker() -> str | None:
+    """Address of the Dask worker executing the caller, None outside a Dask worker's task (Dask is
+    only looked at when this process has imported it already)."""
+    distributed = sys.modules.get("distributed")
+    if distributed is None:
         return None
-    return max(1, (os.cpu_count() or 1) // workers)
+    try:
+        return distributed.get_worker().address
+    except ValueError:  # not in a task of a worker
+        return None
 
 
 @contextmanager

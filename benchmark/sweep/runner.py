@@ -5,8 +5,11 @@ same sweep run, skips children that already FINISHED with the same config hash, 
 RUNNING by a killed sweep as KILLED, and redoes failed or killed ones. A run starts once the run it
 needs (autoencoder, Attrackt) has finished; its run id is passed on, so artifacts are reused, never
 retrained. Runs execute in processes started by threads of the sweep (``local``: ``workers`` at
-once, CPU threads shared out) or by Dask workers (``dask``: see :mod:`benchmark.sweep.executors`);
-either way each child runs in the sweep's working folder and logs to the sweep's tracking store.
+once) or by Dask workers (``dask``: see :mod:`benchmark.sweep.executors`);
+either way each child runs in the sweep's working folder and logs to the sweep's tracking store. A
+child run on a Dask worker is tagged ``dask.worker`` with that worker's address. A failed run's reason
+is its ``error`` tag (else the last line its process wrote to stderr); ``failure_summary`` lists the
+runs that failed or were blocked, why, and the command that reruns just those.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -30,22 +34,29 @@ from tqdm import tqdm
 
 from benchmark.errors import ConfigError
 from benchmark.tracking import EXTRA_TAGS_ENV, PARENT_RUN_ENV, current_experiment_id
-from benchmark.sweep.executors import open_executor, threads_per_run
+from benchmark.sweep.executors import current_worker, open_executor
 from benchmark.sweep.grid import Grid, RunSpec, expand, load_grid
 
 #: The option that hands a needed run's id to the entry point.
 NEEDED_RUN_OPTION = {"autoencoder": "--autoencoder-run", "attrackt": "--attrackt-run"}
+#: The tag naming the Dask worker (its address) that executed a run.
+WORKER_TAG = "dask.worker"
+#: Outcomes of runs that did not finish.
+NOT_FINISHED = ("failed", "blocked")
 
 
 @dataclass
 class Outcome:
-    """How one run of the grid ended: finished, skipped (finished before), failed or blocked."""
+    """How one run of the grid ended: finished, skipped (finished before), failed or blocked (a run it
+    needs did not finish). ``message``: AOGM when finished, the reason otherwise; ``worker``: the Dask
+    worker's address that executed it ("" elsewhere)."""
 
     spec: RunSpec
     status: str
     run_id: str | None = None
     seconds: float = 0.0
     message: str = ""
+    worker: str = ""
 
 
 @dataclass
@@ -60,8 +71,9 @@ class SweepResult:
 class SweepContext:
     """What every child run needs to know about its sweep, wherever it executes.
 
-    ``cwd``: the sweep's working folder (absolute), the child's too; ``threads_per_run``: the child's
-    ``OMP_NUM_THREADS`` unless its environment sets one (None: leave it to that environment).
+    ``cwd``: the sweep's working folder (absolute), the child's too. How many CPU threads a child
+    computes with is its config's ``threads``, not the sweep's business, so that ``workers`` never
+    changes a result.
     """
 
     parent_run_id: str
@@ -69,7 +81,6 @@ class SweepContext:
     experiment_id: str
     tracking_uri: str
     cwd: str
-    threads_per_run: int | None
 
 
 def grid_hash(grid: Grid) -> str:
@@ -99,19 +110,18 @@ def child_runs(client: MlflowClient, context: SweepContext, status: str | None =
 
 def execute(spec: RunSpec, config_hash: str, needed_run_id: str | None, context: SweepContext) -> Outcome:
     """Run one entry point to completion in a child process and find the run it made."""
+    worker = current_worker()
+    tags = {"config_hash": config_hash, "grid_hash": context.grid_hash, **({WORKER_TAG: worker} if worker else {})}
     env = {key: value for key, value in os.environ.items() if key != "MLFLOW_RUN_ID"}
     env.update(
         {
             "MLFLOW_TRACKING_URI": context.tracking_uri,
             "MLFLOW_EXPERIMENT_ID": context.experiment_id,
             PARENT_RUN_ENV: context.parent_run_id,
-            EXTRA_TAGS_ENV: json.dumps({"config_hash": config_hash, "grid_hash": context.grid_hash}),
+            EXTRA_TAGS_ENV: json.dumps(tags),
         }
     )
     env.pop("MLFLOW_EXPERIMENT_NAME", None)
-    if context.threads_per_run is not None:
-        for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-            env.setdefault(variable, str(context.threads_per_run))
     start = time.perf_counter()
     result = subprocess.run(command(spec, needed_run_id), env=env, cwd=context.cwd, capture_output=True, text=True)
     seconds = time.perf_counter() - start
@@ -120,12 +130,14 @@ def execute(spec: RunSpec, config_hash: str, needed_run_id: str | None, context:
     runs = client.search_runs([context.experiment_id], query, order_by=["attributes.start_time DESC"], max_results=1)
     run = runs[0] if runs else None
     if result.returncode == 0 and run is not None and run.info.status == "FINISHED":
-        return Outcome(spec, "finished", run.info.run_id, seconds, _summary(run))
-    if run is not None and run.info.status == "RUNNING":  # the process died without closing its run
-        client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.FAILED))
+        return Outcome(spec, "finished", run.info.run_id, seconds, _summary(run), worker or "")
     lines = [line for line in (result.stderr or "").strip().splitlines() if line.strip()]
-    reason = lines[-1] if lines else f"exit status {result.returncode}"
-    return Outcome(spec, "failed", run.info.run_id if run else None, seconds, reason)
+    reason = (run.data.tags.get("error") if run else None) or (lines[-1] if lines else f"exit status {result.returncode}")
+    if run is not None and run.info.status == "RUNNING":  # the process died without closing its run
+        reason = f"the run's process ended with exit status {result.returncode} without closing its run: {reason}"
+        client.set_tag(run.info.run_id, "error", reason[:5000])
+        client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.FAILED))
+    return Outcome(spec, "failed", run.info.run_id if run else None, seconds, reason, worker or "")
 
 
 def _summary(run) -> str:
@@ -133,7 +145,7 @@ def _summary(run) -> str:
     return f"AOGM {aogm:.1f}" if aogm is not None else ""
 
 
-def open_sweep(grid_name: str, grid: Grid, threads: int | None, executor_tags: dict[str, str]) -> SweepContext:
+def open_sweep(grid_name: str, grid: Grid, executor_tags: dict[str, str]) -> SweepContext:
     """The sweep run of this grid (resumed when it exists, else created) and its child-run context.
 
     Under ``mlflow run`` the run MLflow made becomes the sweep run, or points at the existing one
@@ -163,7 +175,7 @@ def open_sweep(grid_name: str, grid: Grid, threads: int | None, executor_tags: d
         client.log_text(parent, json.dumps(grid.model_dump(), indent=2), "grid.json")
     for key, value in executor_tags.items():
         client.set_tag(parent, key, value)
-    context = SweepContext(parent, hashed, experiment_id, mlflow.get_tracking_uri(), os.getcwd(), threads)
+    context = SweepContext(parent, hashed, experiment_id, mlflow.get_tracking_uri(), os.getcwd())
     for run in child_runs(client, context, "RUNNING"):
         client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.KILLED))
     return context
@@ -185,7 +197,7 @@ def run_sweep(
     specs = expand(grid)
     with open_executor(executor, workers, scheduler) as pool:
         tags = {"executor": executor, "scheduler": scheduler or ("LocalCluster" if executor == "dask" else "")}
-        context = open_sweep(grid_name, grid, threads_per_run(executor, workers, scheduler), tags)
+        context = open_sweep(grid_name, grid, tags)
         return _schedule(pool, run, grid_name, specs, context)
 
 
@@ -237,15 +249,37 @@ def _schedule(pool: Executor, run: Callable[..., Outcome], grid_name: str, specs
 
 
 def close_sweep(client: MlflowClient, context: SweepContext, outcomes: list[Outcome]) -> None:
-    """Log the table of outcomes and their counts on the sweep run and end it (FAILED if any run failed)."""
+    """Log the table of outcomes and their counts on the sweep run and end it (FAILED if any run failed
+    or was blocked)."""
     table = pd.DataFrame(
         [{"run": o.spec.name, "entry_point": o.spec.entry_point, "dataset": o.spec.dataset, "seed": o.spec.seed,
           "k": o.spec.k, "sampling": o.spec.sampling, "setup": o.spec.setup, "status": o.status,
-          "run_id": o.run_id, "seconds": round(o.seconds, 1), "message": o.message} for o in outcomes]
+          "run_id": o.run_id, "seconds": round(o.seconds, 1), "worker": o.worker, "message": o.message}
+         for o in outcomes]
     )
     client.log_text(context.parent_run_id, table.to_csv(index=False), "sweep_runs.csv")
     counts = table["status"].value_counts()
-    for status in ("finished", "skipped", "failed", "blocked"):
+    for status in ("finished", "skipped", *NOT_FINISHED):
         client.log_metric(context.parent_run_id, f"runs_{status}", float(counts.get(status, 0)))
-    ok = not ({"failed", "blocked"} & set(table["status"]))
-    client.set_terminated(context.parent_run_id, "FINISHED" if ok else "FAILED")
+    missed = table[table["status"].isin(NOT_FINISHED)]
+    if len(missed):
+        names = ", ".join(f"{run} ({status})" for run, status in zip(missed["run"], missed["status"]))
+        client.set_tag(context.parent_run_id, "error", f"{len(missed)} of {len(table)} runs did not finish: {names}"[:5000])
+    elif "error" in client.get_run(context.parent_run_id).data.tags:  # left by an earlier session
+        client.delete_tag(context.parent_run_id, "error")
+    client.set_terminated(context.parent_run_id, "FAILED" if len(missed) else "FINISHED")
+
+
+def failure_summary(result: SweepResult, rerun: list[str]) -> str:
+    """What did not finish, for people: one line per failed run (name, run id, its ``error`` tag) and
+    per blocked run (the run it needed), then ``rerun`` (the sweep's own command line), which redoes
+    just those since finished runs are skipped. "" when every run finished."""
+    missed = [o for o in result.outcomes if o.status in NOT_FINISHED]
+    if not missed:
+        return ""
+    lines = [f"{len(missed)} of {len(result.outcomes)} runs did not finish (sweep run {result.sweep_run_id}):"]
+    for outcome in missed:
+        where = f" (run {outcome.run_id})" if outcome.run_id else ""
+        lines.append(f"  {outcome.status:7} {outcome.spec.name}{where}: {' '.join(outcome.message.split())}")
+    lines.append(f"Rerun just these (finished runs are skipped): {shlex.join(rerun)}")
+    return "\n".join(lines)

@@ -69,7 +69,9 @@ def tunable(method: str) -> Tunable:
 
 def method_run(method: str, run_id: str | None, dataset: Dataset, config: RunConfig) -> Run | None:
     """The finished ``method`` run whose d2 is tuned for: ``run_id``, or the latest on the same data and
-    profile with the same method settings; None for position only. ConfigError otherwise."""
+    profile with the same method settings, of any seed (the tune's seed only seeds its sampler, and tune
+    processes sharing a study with different seeds must tune one run); None for position only.
+    ConfigError otherwise."""
     spec = tunable(method)
     if spec.w2 is None:
         if run_id:
@@ -77,7 +79,7 @@ def method_run(method: str, run_id: str | None, dataset: Dataset, config: RunCon
         return None
     flat = {key: str(value) for key, value in flatten(config).items()}
     same = {key: value for key, value in flat.items() if key.startswith(spec.same)}
-    run = resolve_run(PARAMETER, run_id, method, dataset, config.profile, same, tag=spec.tag)
+    run = resolve_run(PARAMETER, run_id, method, dataset, config.profile, same, tag=spec.tag, seed=None)
     if spec.checkpoint is not None:
         differ = sorted(
             key for key, value in flat.items() if key.startswith(INFERENCE_KEYS) and run.data.params.get(key) != value

@@ -1,7 +1,8 @@
 """The suite's embedded default data: a deterministic simulator of cell time-lapses (DESIGN.md).
 
-``generate_dataset("synth-bacteria" | "synth-hela", root, seed, **overrides)`` writes CTC sequences
-with lineage GT, the cells' true appearance parameters and a ``dataset.yaml`` describing the split.
+``generate_dataset("synth-bacteria" | "synth-hela" | "synth-hela-large", root, seed, **overrides)``
+writes CTC sequences with lineage GT, the cells' true appearance parameters and a ``dataset.yaml``
+describing the split.
 """
 
 from benchmark.data.synthetic.cells import APPEARANCE_COLUMNS

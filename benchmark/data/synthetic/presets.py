@@ -113,10 +113,20 @@ class HelaConfig(SyntheticConfig):
             )
 
 
+#: ``synth-hela-large``: synth-hela's simulator at the size of the real Fluo-N2DL-HeLa sequence 02
+#: (92 frames of 700 x 1100 px, about 25,600 detections per sequence, growing from 160 nuclei to
+#: 400-450 in the last frames), for measuring cost at the paper's scale. Three sequences, so that
+#: every entry point applies: train 01, validation 02 (``tune``), evaluation 03; the real HeLa has
+#: two (train 01, evaluate 02) and no validation sequence.
+HELA_LARGE = HelaConfig(
+    n_sequences=3, n_val=1, n_test=1, n_frames=92, height=700, width=1100, n_cells=160, cycle_frames=65.0
+)
+
 #: Preset name -> its default configuration.
 PRESETS: dict[str, SyntheticConfig] = {
     "synth-bacteria": BacteriaConfig(),
     "synth-hela": HelaConfig(),
+    "synth-hela-large": HELA_LARGE,
 }
 
 
