@@ -60,7 +60,8 @@ def tile_associations(
     """
     n = len(tile)
     yx = torch.as_tensor(tile.yx, dtype=torch.float32, device=device)
-    far = torch.cdist(yx, yx) > model.config.attention_cutoff
+    # exact pairwise distances (no matrix-product shortcut): a pair's side of the cutoff never depends on the tile
+    far = torch.cdist(yx, yx, compute_mode="donot_use_mm_for_euclid_dist") > model.config.attention_cutoff
     frames = torch.as_tensor(tile.t, device=device)
     in_core = torch.as_tensor(core, device=device)
     pairs = (frames[None, :] - frames[:, None] == 1) & ~far & in_core[None, :]

@@ -1,12 +1,13 @@
 """Benchmark of our association backbone against Trackastra's TrackingTransformer (not a test; see
 bench/README.md).
 
-Both models are built with the same sizes from a profile's ``model`` section (quick and paper):
-d_model, heads, encoder/decoder layers, dropout, window, spatial cutoff 256, 32 Fourier features per
-coordinate, 8 per shallow feature (7 features), rotary attention ("rope"). Trackastra's is
-``trackastra.model.TrackingTransformer`` 0.5.6, called through a thin adapter with our signature
-(coordinates, features, valid) -> logits, so that every measurement runs the same code around the
-model and only the model differs. In one run it measures:
+Both models are built from a profile's ``model`` section (quick and paper): Trackastra's
+``trackastra.model.TrackingTransformer`` 0.5.6 with ``attrackt.model.trackastra.trackastra_arguments``
+(same sizes, rotary attention "rope"), and ours with Trackastra's initial weights copied in
+(``from_trackastra_state_dict``), so the two compute the same function: the run prints the max logit
+difference on a real batch (0 or float rounding). Trackastra's model is called through a thin adapter
+with our signature (coordinates, features, valid) -> logits, so that every measurement runs the same
+code around the model and only the model differs. In one run it measures:
 
 - training throughput: forward + backward + AdamW step on the same batch, BCE with logits against a
   fixed random target; steps of the two models are interleaved (load from other processes hits both
@@ -21,20 +22,20 @@ On the CPU, sizes and repeats are cut down and torch runs 1 thread unless ``--th
 
 Usage: .venv-bench/bin/python bench/bench_backbone.py [--device cpu|cuda] [--quick-only] [--threads N]
        [--out bench/results]
+Results: ``<out>/backbone-<date>-<device>.json`` (benchmark.results format: date, machine, versions
+including trackastra's, one flat row per measurement).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import statistics
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
@@ -47,10 +48,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from attrackt.inference import predict_associations  # noqa: E402
 from attrackt.model.network import AssociationModel  # noqa: E402
+from attrackt.model.trackastra import from_trackastra_state_dict, trackastra_arguments  # noqa: E402
 from attrackt.windows import Batch, SequenceTokens, collate  # noqa: E402
 from benchmark.config import ModelConfig, load_config  # noqa: E402
-from benchmark.data.sequence import FEATURE_COLUMNS  # noqa: E402
 from benchmark.entry_points import load_dataset  # noqa: E402
+from benchmark.results import here_and_now, write_results  # noqa: E402
+from benchmark.runtime import cpu_model  # noqa: E402
 from trackastra.model import TrackingTransformer  # noqa: E402
 
 
@@ -103,21 +106,8 @@ class TrackastraAdapter(nn.Module):
 
     def __init__(self, config: ModelConfig):
         super().__init__()
-        self.net = TrackingTransformer(
-            coord_dim=2,
-            feat_dim=len(FEATURE_COLUMNS),
-            d_model=config.d_model,
-            nhead=config.n_heads,
-            num_encoder_layers=config.encoder_layers,
-            num_decoder_layers=config.decoder_layers,
-            dropout=config.dropout,
-            pos_embed_per_dim=config.position_features,
-            feat_embed_per_dim=config.feature_features,
-            window=config.window,
-            spatial_pos_cutoff=int(config.attention_cutoff),
-            attn_positional_bias="rope",
-            causal_norm="quiet_softmax",
-        )
+        self.config = config  # inference reads the model's config (attention cutoff) as it does ours
+        self.net = TrackingTransformer(**trackastra_arguments(config))
 
     def forward(self, coordinates: torch.Tensor, features: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         return self.net(coordinates, features, padding_mask=~valid)
@@ -129,6 +119,7 @@ class Timed(nn.Module):
     def __init__(self, model: nn.Module, device: torch.device):
         super().__init__()
         self.model, self.device, self.seconds = model, device, 0.0
+        self.config = model.config
 
     def forward(self, *args: torch.Tensor) -> torch.Tensor:
         start = now(self.device)
@@ -209,10 +200,11 @@ def matmul_flops_per_second(device: torch.device, repeats: int = 3) -> float:
 
 
 def build_models(config: ModelConfig, device: torch.device, seed: int) -> dict[str, nn.Module]:
-    torch.manual_seed(seed)
-    ours = AssociationModel(config).to(device)
+    """Trackastra's model (initialised with ``seed``) and ours with its weights: the same function."""
     torch.manual_seed(seed)
     theirs = TrackastraAdapter(config).to(device)
+    ours = AssociationModel(config).to(device)
+    ours.load_state_dict(from_trackastra_state_dict(theirs.net.state_dict()))
     return {"ours": ours, "trackastra": theirs}
 
 
@@ -232,10 +224,9 @@ def bench_training(
         flops = [step_flops(m, o, batch, target) for m, o in pairs]  # also the first warm-up step
         steps = [partial(training_step, m, o, batch, target) for m, o in pairs]
         seconds = interleaved_median(steps, device, plan.repeats, plan.warmup)
-        row = {"batch": label, "windows": size, "tokens": n_tokens, "valid_tokens": int(batch.valid.sum())}
-        for name, s, f in zip(models, seconds, flops):
-            row[name] = {"step_s": s, "windows_per_s": size / s, "tokens_per_s": size * n_tokens / s, "flops": f}
-        row["ratio"] = seconds[1] / seconds[0]
+        row = {"measure": "training", "batch": label, "windows": size, "tokens": n_tokens}
+        row |= {"valid_tokens": int(batch.valid.sum()), "ours_s": seconds[0], "trackastra_s": seconds[1]}
+        row |= {"ratio": seconds[1] / seconds[0], "ours_gflop": flops[0] / 1e9, "trackastra_gflop": flops[1] / 1e9}
         rows.append(row)
         print(f"  train {label}: ours {seconds[0]:.3f} s, trackastra {seconds[1]:.3f} s per step", flush=True)
     return rows
@@ -262,7 +253,8 @@ def bench_inference(
         sequence = truncated(tokens, plan.tta_frames) if tta and plan.tta_frames else tokens
         node_ids = np.arange(len(sequence.t))
         n_windows = len(sequence.window_starts(config.window))
-        row = {"tta": tta, "frames": sequence.n_frames, "windows": n_windows, "forwards": n_windows * (8 if tta else 1)}
+        row = {"measure": "inference", "tta": tta, "frames": sequence.n_frames, "windows": n_windows}
+        row["forwards"] = n_windows * (8 if tta else 1)
         timed = [Timed(m, device) for m in models.values()]
         options = dict(window=config.window, min_association=0.01, tta=tta, device=device)
         for model in timed:  # warm-up on the first two windows
@@ -271,48 +263,56 @@ def bench_inference(
         runs = [partial(predict_associations, model, sequence, node_ids, **options) for model in timed]
         seconds = interleaved_median(runs, device, plan.inference_repeats, warmup=0)
         for name, s, model in zip(models, seconds, timed):
-            row[name] = {"total_s": s, "forward_s": model.seconds / plan.inference_repeats}
+            row |= {f"{name}_s": s, f"{name}_forward_s": model.seconds / plan.inference_repeats}
         row["ratio"] = seconds[1] / seconds[0]
         rows.append(row)
         print(f"  inference tta={tta}: ours {seconds[0]:.2f} s, trackastra {seconds[1]:.2f} s", flush=True)
     return rows
 
 
-def print_tables(results: dict) -> None:
-    print()
-    print(f"device: {results['device']}, torch {results['torch']} ({results['threads']} threads)")
-    print(f"{MATMUL_SIZE}x{MATMUL_SIZE} float32 matmul: {results['matmul_gflops']:.1f} GFLOP/s")
-    for profile in results["profiles"]:
-        name, params = profile["profile"], profile["parameters"]
-        print(f"\n== {name} profile: {profile['config']}; parameters ours {params['ours']:,}, "
-              f"trackastra {params['trackastra']:,}")
+def max_logit_difference(models: dict[str, nn.Module], batch: Batch, device: torch.device) -> float:
+    """Max |ours − Trackastra's| logit over the valid pairs of ``batch``, eval mode: 0 when the two
+    compute the same function (they start with the same weights)."""
+    batch = batch.to(device)
+    pairs = batch.valid[:, :, None] & batch.valid[:, None, :]
+    with torch.no_grad():
+        ours, theirs = (m.eval()(batch.coordinates, batch.features, batch.valid) for m in models.values())
+    return float((ours - theirs)[pairs].abs().max())
+
+
+def print_tables(rows: list[dict]) -> None:
+    first = rows[0]
+    print(f"\ndevice: {first['device']}, {first['threads']} torch threads")
+    print(f"{MATMUL_SIZE}x{MATMUL_SIZE} float32 matmul: {first['matmul_gflops']:.1f} GFLOP/s")
+    for profile in dict.fromkeys(row["profile"] for row in rows):
+        mine = [row for row in rows if row["profile"] == profile]
+        print(f"\n== {profile} profile: {mine[0]['config']}; parameters ours {mine[0]['parameters_ours']:,}, "
+              f"trackastra {mine[0]['parameters_trackastra']:,}; max |logit difference| with the same weights "
+              f"{mine[0]['max_logit_difference']:.1e}")
         print("training (forward + backward + AdamW), median step")
         header = f"{'batch':<10} {'B x N':>10} {'ours s':>8} {'theirs s':>9} {'ours win/s':>11} {'theirs win/s':>13} "
         header += f"{'ours tok/s':>11} {'theirs tok/s':>13} {'ours/theirs':>12} {'GFLOP/step':>11} "
         header += f"{'ours GFLOP/s':>13} {'of matmul':>10}"
         print(header)
-        for row in profile["training"]:
-            ours, theirs = row["ours"], row["trackastra"]
-            gflops = ours["flops"] / ours["step_s"] / 1e9
-            same = "" if ours["flops"] == theirs["flops"] else f" (theirs {theirs['flops'] / 1e9:.1f})"
+        for row in (r for r in mine if r["measure"] == "training"):
+            size, n, ours, theirs = row["windows"], row["tokens"], row["ours_s"], row["trackastra_s"]
+            gflops = row["ours_gflop"] / ours
+            same = "" if row["ours_gflop"] == row["trackastra_gflop"] else f" (theirs {row['trackastra_gflop']:.1f})"
             print(
-                f"{row['batch']:<10} {row['windows']:>4} x {row['tokens']:<4} {ours['step_s']:>8.3f} "
-                f"{theirs['step_s']:>9.3f} {ours['windows_per_s']:>11.2f} {theirs['windows_per_s']:>13.2f} "
-                f"{ours['tokens_per_s']:>11.0f} {theirs['tokens_per_s']:>13.0f} {row['ratio']:>11.2f}x "
-                f"{ours['flops'] / 1e9:>11.1f} {gflops:>13.1f} {gflops / results['matmul_gflops']:>9.1%}{same}"
+                f"{row['batch']:<10} {size:>4} x {n:<4} {ours:>8.3f} {theirs:>9.3f} {size / ours:>11.2f} "
+                f"{size / theirs:>13.2f} {size * n / ours:>11.0f} {size * n / theirs:>13.0f} {row['ratio']:>11.2f}x "
+                f"{row['ours_gflop']:>11.1f} {gflops:>13.1f} {gflops / row['matmul_gflops']:>9.1%}{same}"
             )
         print(f"inference, sequence {SEQUENCE} (predict_associations; fwd = the model's own time)")
         header = f"{'tta':<5} {'frames':>6} {'forwards':>9} {'ours s':>8} {'(fwd)':>7} {'theirs s':>9} {'(fwd)':>7} "
         print(header + f"{'ours/theirs':>12}")
-        for row in profile["inference"]:
-            ours, theirs = row["ours"], row["trackastra"]
+        for row in (r for r in mine if r["measure"] == "inference"):
             print(
-                f"{'on' if row['tta'] else 'off':<5} {row['frames']:>6} {row['forwards']:>9} {ours['total_s']:>8.2f} "
-                f"{ours['forward_s']:>7.2f} {theirs['total_s']:>9.2f} {theirs['forward_s']:>7.2f} "
+                f"{'on' if row['tta'] else 'off':<5} {row['frames']:>6} {row['forwards']:>9} {row['ours_s']:>8.2f} "
+                f"{row['ours_forward_s']:>7.2f} {row['trackastra_s']:>9.2f} {row['trackastra_forward_s']:>7.2f} "
                 f"{row['ratio']:>11.2f}x"
             )
-        if profile["note"]:
-            print(f"note: {profile['note']}")
+        print(f"note: {mine[0]['note']}")
     print("\nratio ours/theirs = Trackastra's time / ours (> 1: ours is faster); tok/s counts padded tokens (B x N);")
     print("GFLOP/step counted with FlopCounterMode (matmuls and attention), the same for both models unless shown")
 
@@ -339,14 +339,14 @@ def main() -> None:
 
     dataset = load_dataset("synth-hela", load_config("quick", {"data.data_dir": args.data_dir}))
     tokens = SequenceTokens.from_sequence(dataset.sequences[SEQUENCE])
-    cpu = f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
-    results: dict = {
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu,
-        "torch": torch.__version__,
+    provenance = here_and_now()
+    provenance["versions"]["trackastra"] = version("trackastra")
+    setting = {
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({cpu_model()})",
         "threads": torch.get_num_threads(),
         "matmul_gflops": matmul_flops_per_second(device) / 1e9,
-        "profiles": [],
     }
+    rows: list[dict] = []
     for plan in plans(device, args.quick_only):
         config = load_config(plan.profile).model
         print(f"{plan.profile} profile ...", flush=True)
@@ -362,19 +362,21 @@ def main() -> None:
             note += f"; TTA inference on the first {plan.tta_frames} frames only"
         if device.type == "cpu":
             note += "; batch sizes and repeats cut down for the CPU"
-        results["profiles"].append({
+        shared = setting | {
             "profile": plan.profile,
             "config": f"d_model {config.d_model}, {config.n_heads} heads, "
             f"{config.encoder_layers}+{config.decoder_layers} layers, dropout {config.dropout}, window {config.window}",
-            "parameters": {name: sum(p.numel() for p in m.parameters()) for name, m in models.items()},
-            "training": bench_training(models, batches, plan, device),
-            "inference": bench_inference(models, tokens, plan, config, device),
+            "parameters_ours": sum(p.numel() for p in models["ours"].parameters()),
+            "parameters_trackastra": sum(p.numel() for p in models["trackastra"].parameters()),
+            "max_logit_difference": max_logit_difference(models, batches["synth-hela"], device),
             "note": note,
-        })
-    print_tables(results)
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"backbone-{device.type}.json"
-    path.write_text(json.dumps(results, indent=2))
+        }
+        measured = bench_training(models, batches, plan, device) + bench_inference(models, tokens, plan, config, device)
+        rows += [shared | row for row in measured]
+    print_tables(rows)
+    day = provenance["date"][:10]
+    path = args.out / f"backbone-{day}-{device.type}.json"
+    write_results(path, rows, source=" ".join(["bench/bench_backbone.py", *sys.argv[1:]]), **provenance)
     print(f"results written to {path}")
 
 

@@ -42,9 +42,14 @@ class LinkingConfig(_Section):
     appear_cost: float = 1.0
     disappear_cost: float = 1.0
     solver: str = Field("highs", description="highs | greedy | pulp | pulp:<PuLP solver name>")
-    time_limit_s: float | None = Field(None, gt=0)
+    time_limit_s: float | None = Field(None, gt=0, description="wall-clock limit of the solver per sequence (s)")
     mip_rel_gap: float = Field(0.0, ge=0)
-    threads: int = Field(1, ge=1)
+    threads: int = Field(
+        1, ge=1, description="with decompose: frame pairs solved in parallel (1 HiGHS thread each); else HiGHS threads"
+    )
+    decompose: bool = Field(
+        True, description="HiGHS: solve each frame pair as its own problem (exact: the same optimum); false: one model"
+    )
     weights_run: str | None = Field(
         None, description="id of a finished `tune` run whose best w1, w2_scale, b, appear_cost, disappear_cost replace these"
     )

@@ -81,6 +81,7 @@ def log_dataset(dataset: Dataset) -> None:
 def log_outcome(dataset: Dataset, outcome: DatasetOutcome) -> pd.DataFrame:
     """Log per-sequence metrics (``<seq>/<metric>``), their mean (plain name), linking stats and artifacts.
 
+    Linking optimality: see ``_log_linking_optimality``.
     Artifacts: ``metrics.csv`` (one row per sequence plus ``mean``), ``linking.csv`` (solver statistics),
     ``predictions/<seq>.geff`` and, where the sequence has masks, ``predictions/<seq>_RES`` (CTC results).
     Sequences without GT have no metrics; when none has GT there is no ``metrics.csv``.
@@ -101,6 +102,7 @@ def log_outcome(dataset: Dataset, outcome: DatasetOutcome) -> pd.DataFrame:
         mlflow.log_metrics({f"{name}/linking/{key}": value for key, value in numeric.items()})
     if outcome.metrics:
         mlflow.log_metrics(outcome.metrics)
+    _log_linking_optimality(outcome)
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -116,6 +118,29 @@ def log_outcome(dataset: Dataset, outcome: DatasetOutcome) -> pd.DataFrame:
                 write_ctc_prediction(predictions, sequence, seq.solution.edges)
         mlflow.log_artifacts(tmp)
     return table
+
+
+def _log_linking_optimality(outcome: DatasetOutcome) -> None:
+    """Whether the run's links are proven optimal: tag ``linking.status.<seq>`` per sequence (the
+    per-sequence metrics ``<seq>/linking/proven_optimal`` and ``mip_gap`` come with the stats),
+    metric ``linking/proven_optimal`` (1.0 only if every sequence is), tags ``linking.optimal``
+    (``true`` / ``false``) and ``linking.solver``; a warning on stderr for each sequence that is not."""
+    stats = {name: seq.solution.stats for name, seq in outcome.sequences.items()}
+    if not stats:
+        return
+    mlflow.set_tags({f"linking.status.{name}": str(s["status"]) for name, s in stats.items()})
+    unproven = [name for name, s in stats.items() if s["proven_optimal"] != 1.0]
+    for name in unproven:
+        s = stats[name]
+        print(
+            f"WARNING: the links of sequence {name} are not proven optimal "
+            f"(solver {s['solver']}, status {s['status']}, gap {s['mip_gap']:.3g})",
+            file=sys.stderr,
+            flush=True,
+        )
+    mlflow.log_metric("linking/proven_optimal", 0.0 if unproven else 1.0)
+    solvers = sorted({str(s["solver"]) for s in stats.values()})
+    mlflow.set_tags({"linking.optimal": "false" if unproven else "true", "linking.solver": ",".join(solvers)})
 
 
 def registered_model_name(method: str, dataset: Dataset) -> str:

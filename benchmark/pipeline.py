@@ -71,6 +71,7 @@ def track_sequence(
         mip_rel_gap=linking.mip_rel_gap,
         pins=pins,
         threads=linking.threads,
+        decompose=linking.decompose,
     )
 
 

@@ -202,12 +202,20 @@ class SequenceFiles:
 
 
 def list_ctc_sequences(root: Path) -> list[str]:
-    """Sorted names of the sequences under ``root``: every NAME with ``NAME_GT/TRA/man_track.txt``."""
-    return sorted(
-        folder.name.removesuffix("_GT")
-        for folder in Path(root).glob("*_GT")
-        if (folder / "TRA" / "man_track.txt").is_file()
-    )
+    """Sorted names of the sequences under ``root``: every NAME with ``NAME_GT/TRA/man_track.txt``.
+
+    A folder ``NAME_GT`` without that file is no sequence; a warning counts and names such folders.
+    """
+    found, skipped = [], []
+    for folder in sorted(path for path in Path(root).glob("*_GT") if path.is_dir()):
+        (found if (folder / "TRA" / "man_track.txt").is_file() else skipped).append(folder.name)
+    if skipped:
+        warnings.warn(
+            f"{root}: skipped {len(skipped)} folder(s) without TRA/man_track.txt, so not read as sequences: "
+            f"{', '.join(skipped)}",
+            stacklevel=2,
+        )
+    return [name.removesuffix("_GT") for name in found]
 
 
 def list_movie_sequences(root: Path) -> list[str]:
@@ -408,18 +416,26 @@ def _numbered_files(folder: Path, pattern: re.Pattern[str]) -> list[Path]:
     """Files of ``folder`` matching ``pattern`` (group 1 = frame number), ordered by frame.
 
     Empty when the folder does not exist. Frame numbers must run 0..T-1 without gaps or repeats.
+    Files named like frames but for the letters' case (``T000.TIF``) are not read; a warning counts
+    and names them.
     """
     if not folder.is_dir():
         return []
     by_frame: dict[int, Path] = {}
+    misnamed = []
     for path in sorted(folder.iterdir()):
         match = pattern.fullmatch(path.name)
         if match is None:
+            if re.fullmatch(pattern.pattern, path.name, re.IGNORECASE):
+                misnamed.append(path.name)
             continue
         frame = int(match.group(1))
         if frame in by_frame:
             raise DataError(path, f"frame {frame} is also given by {by_frame[frame].name}")
         by_frame[frame] = path
+    if misnamed:
+        shown = ", ".join(misnamed[:5]) + (", ..." if len(misnamed) > 5 else "")
+        warnings.warn(f"{folder}: skipped {len(misnamed)} file(s) named like frames but in other case: {shown}", stacklevel=2)
     n_frames = max(by_frame, default=-1) + 1
     if len(by_frame) < n_frames:  # the first 11 gaps lie below len(by_frame) + 11: never walk a huge range
         missing = list(islice((frame for frame in range(n_frames) if frame not in by_frame), 11))

@@ -9,8 +9,10 @@ Columns (any order, extra columns ignored):
   file is one sequence named after the file's stem.
 
 Each sequence's detections are sorted by (t, id) to give node ids; ``label`` is the CSV ``id``.
-There are no appearance features (all 0) and ``has_images`` is False. Blank lines are skipped;
-error messages give CSV line numbers (the header is line 1).
+There are no appearance features (all 0) and ``has_images`` is False. Blank lines, and lines with no
+value in any field (an empty spreadsheet row), are skipped: they hold no detection. Every other line
+is a detection or an error; a column the reader uses may not be named twice. Error messages give
+CSV line numbers (the header is line 1).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from benchmark.errors import DataError
 REQUIRED_COLUMNS: tuple[str, ...] = ("t", "y", "x", "id", "parent_id")
 SEQUENCE_COLUMN = "sequence"
 _INTEGER_COLUMNS = ("t", "id", "parent_id")
+_MIN_INT64, _MAX_INT64 = int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max)
 
 
 def read_points_csv(path: Path) -> dict[str, Sequence]:
@@ -59,8 +62,8 @@ def read_points_csv(path: Path) -> dict[str, Sequence]:
 def _read_table(path: Path) -> pd.DataFrame:
     """The CSV with checked column types and a ``line`` column (CSV line number), blank lines dropped."""
     try:
-        _check_field_counts(path)
-        table = pd.read_csv(path, skip_blank_lines=False, dtype={SEQUENCE_COLUMN: str})
+        _check_layout(path)
+        table = pd.read_csv(path, skip_blank_lines=False, dtype=str)
     except (OSError, UnicodeDecodeError, csv.Error, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
         raise DataError(path, f"cannot read the CSV ({error})") from None
     missing = [name for name in REQUIRED_COLUMNS if name not in table.columns]
@@ -76,25 +79,42 @@ def _read_table(path: Path) -> pd.DataFrame:
     for column in REQUIRED_COLUMNS:
         values = pd.to_numeric(table[column], errors="coerce")
         _raise_first(path, table, ~np.isfinite(values.to_frame()), f"{column} must be a finite number")
-        table[column] = values
+        if column not in _INTEGER_COLUMNS:  # y, x; integers are parsed exactly below
+            table[column] = values.astype(np.float64)
     for column in _INTEGER_COLUMNS:
-        values = table[column].to_numpy()
-        bad = (values != np.round(values)) | (np.abs(values) >= 2.0**63)  # beyond int64 too
+        values = table[column].map(_exact_integer)
+        bad = values.map(lambda value: value is None or not _MIN_INT64 <= value <= _MAX_INT64)
         _raise_first(path, table, pd.DataFrame({column: bad}), f"{column} must be an integer")
         table[column] = values.astype(np.int64)
     _raise_first(path, table, table[["t", "id"]] < 0, "{column} must be >= 0")
     return table
 
 
-def _check_field_counts(path: Path) -> None:
-    """DataError at the first row with more fields than the header (pandas would take a first such row's
-    extra fields for an index, shifting every column, and reports later ones without a line number)."""
-    with path.open(newline="", encoding="utf-8") as stream:
+def _exact_integer(text: str) -> int | None:
+    """The integer a finite number's text holds ("12", "+12", "12.0", "1e3"), exactly for integer
+    literals (a float column would round ids beyond 2**53); None when it is not integral."""
+    try:
+        return int(text)
+    except ValueError:
+        value = float(text)
+        return int(value) if value.is_integer() else None
+
+
+def _check_layout(path: Path) -> None:
+    """DataError when a column the reader uses is named twice in the header (pandas would rename the
+    second one and ignore it), or at the first row with more fields than the header (pandas would take
+    a first such row's extra fields for an index, shifting every column, and reports later ones
+    without a line number)."""
+    with path.open(newline="", encoding="utf-8-sig") as stream:
         rows = csv.reader(stream)
-        n_columns = len(next(rows, []))
+        header = next(rows, [])
+        used = [name for name in header if name in (*REQUIRED_COLUMNS, SEQUENCE_COLUMN)]
+        twice = sorted({name for name in used if used.count(name) > 1})
+        if twice:
+            raise DataError(path, f"column(s) {', '.join(twice)} named more than once in the header", 1)
         for row in rows:
-            if len(row) > n_columns:
-                raise DataError(path, f"{len(row)} fields but the header has {n_columns}", rows.line_num)
+            if len(row) > len(header):
+                raise DataError(path, f"{len(row)} fields but the header has {len(header)}", rows.line_num)
 
 
 def _raise_first(path: Path, table: pd.DataFrame, bad: pd.DataFrame, message: str) -> None:

@@ -38,14 +38,7 @@ from scipy import sparse
 
 from benchmark.errors import LinkingError
 from benchmark.linking.candidates import CandidateGraph
-from benchmark.linking.ilp import (
-    MIN_TIME_S,
-    IlpModel,
-    IlpResult,
-    finish_from_lp,
-    relative_gap,
-    solve_lp_relaxation,
-)
+from benchmark.linking.ilp import IlpModel, IlpResult, finish_from_lp, relative_gap, solve_lp_relaxation
 
 
 @dataclass(frozen=True)
@@ -137,7 +130,7 @@ def solve_decomposed(
     parts = split_model(model, column_block, row_block)
 
     def left() -> float | None:
-        return None if deadline is None else max(deadline - time.perf_counter(), MIN_TIME_S)
+        return None if deadline is None else deadline - time.perf_counter()
 
     def relax(part: Subproblem) -> IlpResult:
         return solve_lp_relaxation(part.model, left())

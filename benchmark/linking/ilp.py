@@ -23,9 +23,11 @@ of column j that d_j prefers and L(y) the Lagrangian bound (``lagrangian_bound``
 optimal duals L equals the LP optimum). So a solution that moves an integer column with |d_j| > δ off
 b_j costs more than L + δ. The ILP restricted to the other columns (those fixed at b_j and removed)
 is solved with HiGHS; when its optimum z satisfies z ≤ L + δ it is the optimum of the whole ILP.
-Otherwise δ grows to z − L and the restricted ILP is solved again, starting from z's solution, which
-then passes the test. The first round keeps only the columns with zero reduced cost (δ = 0). A few
-thousand columns instead of tens of thousands make HiGHS ~5-10× faster there (bench/README.md).
+Otherwise δ grows and the restricted ILP is solved again, starting from the best solution so far:
+the first round keeps the integer columns with zero reduced cost (δ = 0), each next one 4× as many
+columns, or δ = z − L if that is less (a round with δ = z − L always passes the test, since its
+optimum is at most z). A few thousand columns instead of tens of thousands make HiGHS's
+branch-and-bound several times faster (bench/README.md).
 """
 
 from __future__ import annotations
@@ -227,8 +229,8 @@ _INTEGRALITY_TOL = 1e-6
 #: Relative slack of the reduced-cost test against rounding in L(y) and d (module docstring).
 _BOUND_TOL = 1e-9
 
-#: Least time limit handed to HiGHS, s (a limit of 0 would mean none).
-MIN_TIME_S = 1e-3
+#: Growth of the restricted model between rounds of branch-and-bound near the LP optimum.
+_GROWTH = 4
 
 
 def solve_lp_relaxation(model: IlpModel, time_limit_s: float | None = None, threads: int = 1) -> IlpResult:
@@ -259,11 +261,10 @@ def finish_from_lp(
         x = lp.x.copy()
         x[model.integrality] = np.round(x[model.integrality])
         return IlpResult(x, float(model.c @ x + model.offset), lp.objective, 0.0, "optimal", lp.solve_s)
-    remaining = None if time_limit_s is None else max(time_limit_s, MIN_TIME_S)
     if lp.status == "optimal":
-        result = _branch_and_bound_near_lp(model, lp.row_dual, remaining, mip_rel_gap, threads, start)
+        result = _branch_and_bound_near_lp(model, lp.row_dual, time_limit_s, mip_rel_gap, threads, start)
     else:
-        result = _run_highs(model, True, remaining, mip_rel_gap, threads, start)
+        result = _run_highs(model, True, time_limit_s, mip_rel_gap, threads, start)
     return replace(result, solve_s=lp.solve_s + result.solve_s, n_branched=1)
 
 
@@ -306,12 +307,13 @@ def _branch_and_bound_near_lp(
     lower, reduced = lagrangian_bound(model, row_dual)
     tol = _BOUND_TOL * max(1.0, abs(lower))
     preferred = np.where(reduced > 0, model.col_lower, model.col_upper)
+    thresholds = np.sort(np.abs(reduced[model.integrality]))
     best, delta = start, 0.0
     while True:
         fixed = model.integrality & (np.abs(reduced) > delta + 2 * tol)
         restricted, value = _restricted(model, fixed, preferred)
         warm = best if best is not None and np.allclose(best[fixed], value[fixed], atol=1e-9) else None
-        remaining = None if deadline is None else max(deadline - time.perf_counter(), MIN_TIME_S)
+        remaining = None if deadline is None else deadline - time.perf_counter()
         mip = _run_highs(restricted, True, remaining, mip_rel_gap, threads, None if warm is None else warm[~fixed])
         if mip.x is not None:
             value[~fixed] = mip.x
@@ -324,7 +326,9 @@ def _branch_and_bound_near_lp(
         objective = float(model.c @ best + model.offset)
         if objective - lower <= delta + tol or not fixed.any():
             return _result(model, best, min(mip.bound, lower + delta) if fixed.any() else mip.bound, "optimal", began)
-        delta = objective - lower
+        # Grow delta to the gap, or to keep _GROWTH times as many integer columns if that is less.
+        kept = int(np.searchsorted(thresholds, delta + 2 * tol, side="right"))
+        delta = min(objective - lower, float(thresholds[min(_GROWTH * max(kept, 1), len(thresholds)) - 1]))
 
 
 def _restricted(model: IlpModel, fixed: np.ndarray, value: np.ndarray) -> tuple[IlpModel, np.ndarray]:
@@ -369,7 +373,13 @@ def _run_highs(
     threads: int,
     start: np.ndarray | None,
 ) -> IlpResult:
-    """One HiGHS run of ``model``, as a MIP (``integer``) or as its LP relaxation."""
+    """One HiGHS run of ``model``, as a MIP (``integer``) or as its LP relaxation. With no time left
+    (``time_limit_s`` ≤ 0) HiGHS is not called: the result is ``start`` (MIP) or nothing, with status
+    ``"time_limit"`` and no bound."""
+    if time_limit_s is not None and time_limit_s <= 0:
+        if not integer or start is None:
+            return IlpResult(None, math.nan, math.nan, math.nan, "time_limit", 0.0)
+        return IlpResult(start, float(model.c @ start + model.offset), -math.inf, math.inf, "time_limit", 0.0)
     highs = highspy._Highs()  # the bare binding: unlike highspy.Highs it prints no banner
     highs.setOptionValue("output_flag", False)
     for key, value in _HIGHS_OPTIONS.items():
