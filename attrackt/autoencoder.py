@@ -132,7 +132,8 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """The encoder mirrored, with ``res_blocks + 1`` residual blocks per level: (B, in_channels, s, s) → (B, 1, S, S)."""
+    """The encoder mirrored, with ``res_blocks + 1`` residual blocks per level (as the reference's):
+    (B, in_channels, s, s) → (B, 1, S, S)."""
 
     def __init__(self, config: PatchNetConfig, in_channels: int):
         super().__init__()

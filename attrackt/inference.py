@@ -15,7 +15,7 @@ As Trackastra 0.5.6 (``predict_windows``, ``normalize_output``) and the Attrackt
 Memory (docs/tokens.md): one forward pass holds at most ``max_tokens`` tokens where the data allow.
 A larger window is split into overlapping spatial tiles (``attrackt.tiles``, halo = the attention
 cutoff) and each child's associations come from the tile whose core holds it; TTA variants of a
-window or tile are batched only as far as (variants × tokens)² stays within ``max_tokens``². Under
+window or tile are batched only as far as variants × tokens² stays within ``max_tokens``². Under
 the cap the result is Trackastra's whole-window result.
 
 The result is a table (parent, child, weight) of node ids, the d2 of the ILP.

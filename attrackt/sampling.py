@@ -98,7 +98,9 @@ def choose_annotations(pool: pd.DataFrame, strategy: str, k: int | None, rng: np
     return ranked if k is None else ranked.head(k)
 
 
-def pseudo_labels(pool: pd.DataFrame, annotated: pd.DataFrame, fraction: float, rule: str = "reference") -> pd.DataFrame:
+def pseudo_labels(
+    pool: pd.DataFrame, annotated: pd.DataFrame, fraction: float, rule: str = "reference"
+) -> pd.DataFrame:
     """The least uncertain nodes of ``pool`` whose ILP children (column ``ilp_children``) become labels.
 
     ``reference`` (the reference's rule): the int(fraction · len(pool)) least uncertain of all nodes,

@@ -1,16 +1,25 @@
 """Benchmark of the linking ILP (a benchmark, not a test; see bench/README.md).
 
-On synthetic instances of the paper's sizes (random-walk cells with divisions, an appearance
-embedding that drifts slowly and is inherited by daughters, d2 = embedding distance with w2 = +1):
+Instances, each built exactly as ``benchmark.linking.link`` builds it:
 
-- HeLa scale (~25,000 detections, 92 frames): build time, HiGHS LP relaxation time, ILP time
-  (LP first, and HiGHS branch-and-bound directly), peak memory, and the ratio ILP / LP.
-- Bacteria scale (~6,400 detections): our ILP against motile 1.0.1 + ilpy 0.6.0 (SCIP) on the same
-  objective, when motile is importable: objective difference, times, speed-up. SCIP does not reach
-  a proven optimum there within its time limit, so a small "check" instance (the Bacteria preset cut
-  to 8 frames) that SCIP solves to optimality first shows that both models have the same optimum.
+- synthetic random-walk cells with divisions and an appearance embedding that drifts slowly and is
+  inherited by daughters (d2 = embedding distance, w2 = +1), sized like the paper's HeLa (~25,000
+  detections) and Bacteria (~6,400) and a small "check" instance; and ``bacteria-w2neg``, the
+  Bacteria-scale one with w2 = -1 (rewarding dissimilar links), whose LP is fractional in many pairs;
+- the epithelium simulation (``../shared/data/epithelium-simulation``, dense tissue, ~515 cells per
+  frame, position only): LP relaxations fractional in 1 (sample0) and 4 (sample1) of 14 frame pairs.
 
-Usage: python bench/bench_ilp.py [--repeats 2] [--motile-timeout 900] [--skip-motile] [--out bench/results]
+Per instance: the LP relaxation of the whole model (HiGHS), our ILP (``solve_decomposed``: frame
+pairs, LP first, branch-and-bound near the LP optimum where it is fractional) with 1 worker and with
+one per core, the number of fractional frame pairs, HiGHS branch-and-bound on the whole model
+(without our LP-first step; capped by ``--bnb-time-limit``), the objectives and the ratios ILP / LP.
+LP and ILP are timed best-of-``--repeats``, interleaved so that load from other processes hits both
+alike. On ``check`` and ``bacteria`` it also solves the same objective with motile 1.0.1 + ilpy 0.6.0
+(SCIP) when they are importable: SCIP does not reach a proven optimum on ``bacteria`` within its time
+limit, so ``check`` (the Bacteria preset cut to 8 frames), which SCIP solves to optimality, shows that
+both models have the same optimum.
+
+Usage: python bench/bench_ilp.py [--repeats 2] [--bnb-time-limit 600] [--skip-motile] [--out bench/results]
 """
 
 from __future__ import annotations
@@ -24,9 +33,11 @@ import sys
 import time
 import tracemalloc
 from dataclasses import dataclass, field
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -39,10 +50,13 @@ from benchmark.linking import (  # noqa: E402
     build_candidate_graph,
     build_model,
     edge_costs,
+    frame_pair_blocks,
     objective_value,
     plan_pins,
     solve,
+    solve_decomposed,
 )
+from benchmark.linking.ilp import is_integral  # noqa: E402
 
 #: Synthetic presets sized like the paper's data (SPEC section 2 sizes in the comments).
 PRESETS: dict[str, dict] = {
@@ -56,6 +70,11 @@ PRESETS: dict[str, dict] = {
 #: Which presets are also solved with motile.
 MOTILE_PRESETS = ("check", "bacteria")
 WEIGHTS = LinkingWeights(w1=1.0, w2=1.0, b=0.0, appear=1.0, disappear=1.0)
+#: The Bacteria-scale preset with embedding distances rewarded: fractional LPs in many frame pairs.
+WEIGHTS_W2NEG = LinkingWeights(w1=1.0, w2=-1.0, b=0.0, appear=1.0, disappear=1.0)
+#: The dense point data (next to the repository, see its SOURCE.md); position only.
+EPITHELIUM = Path(__file__).resolve().parents[2] / "shared" / "data" / "epithelium-simulation"
+INSTANCES = ("hela", "bacteria", "check", "bacteria-w2neg", "epithelium-sample0", "epithelium-sample1")
 
 
 def random_walk_cells(
@@ -96,10 +115,11 @@ def random_walk_cells(
 
 @dataclass
 class Instance:
-    """One synthetic linking problem, built as link() builds it."""
+    """One linking problem, built as link() builds it."""
 
     t: np.ndarray
     yx: np.ndarray
+    weights: LinkingWeights
     candidates: CandidateGraph
     costs: EdgeTerm
     appear: np.ndarray
@@ -108,24 +128,35 @@ class Instance:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def build_instance(preset: str, seed: int) -> Instance:
-    t, yx, emb = random_walk_cells(**PRESETS[preset], seed=seed)
+def instance_points(name: str, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, LinkingWeights]:
+    """Frames, centroids, embeddings (None: position only) and weights of instance ``name``."""
+    if name.startswith("epithelium-"):
+        points = pd.read_csv(EPITHELIUM / f"{name.removeprefix('epithelium-')}.csv")
+        return points["t"].to_numpy(), points[["y", "x"]].to_numpy(float), None, LinkingWeights()
+    if name == "bacteria-w2neg":
+        return (*random_walk_cells(**PRESETS["bacteria"], seed=seed), WEIGHTS_W2NEG)
+    return (*random_walk_cells(**PRESETS[name], seed=seed), WEIGHTS)
+
+
+def build_instance(name: str, seed: int) -> Instance:
+    t, yx, emb, weights = instance_points(name, seed)
     tracemalloc.start()
     timings = {}
     began = time.perf_counter()
     candidates = build_candidate_graph(t, yx, k_neighbors=10)
     timings["candidates_s"] = time.perf_counter() - began
     began = time.perf_counter()
-    costs = edge_costs(candidates, yx, WEIGHTS, appearance_from_embeddings(candidates, emb))
+    appearance = None if emb is None else appearance_from_embeddings(candidates, emb)
+    costs = edge_costs(candidates, yx, weights, appearance)
     timings["costs_s"] = time.perf_counter() - began
     began = time.perf_counter()
-    appear = np.where(t == t.min(), 0.0, WEIGHTS.appear)
-    disappear = np.where(t == t.max(), 0.0, WEIGHTS.disappear)
+    appear = np.where(t == t.min(), 0.0, weights.appear)
+    disappear = np.where(t == t.max(), 0.0, weights.disappear)
     model = build_model(candidates, costs, appear, disappear, plan_pins(candidates, None))
     timings["model_s"] = time.perf_counter() - began
     timings["build_peak_mib"] = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
-    return Instance(t, yx, candidates, costs, appear, disappear, model, timings)
+    return Instance(t, yx, weights, candidates, costs, appear, disappear, model, timings)
 
 
 def peak_rss_mib() -> float:
@@ -133,33 +164,47 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def bench_highs(instance: Instance, repeats: int, direct_mip: bool) -> dict:
-    """Best-of-``repeats`` times of the LP relaxation and of the ILP (interleaved, so that load from
-    other processes hits both alike), plus one run of HiGHS branch-and-bound without the LP-first
-    shortcut."""
-    lp_times, ilp_times = [], []
+def bench_highs(instance: Instance, repeats: int, workers: int) -> dict:
+    """Best-of-``repeats`` times of the whole model's LP relaxation and of our ILP with 1 and with
+    ``workers`` workers, interleaved (load from other processes hits all alike)."""
+    model = instance.model
+    blocks = frame_pair_blocks(instance.candidates, instance.t)
+    lp_times, ilp_times, parallel_times = [], [], []
     for _ in range(repeats):
-        lp = solve(instance.model, lp_relaxation=True)
+        lp = solve(model, lp_relaxation=True)
         lp_times.append(lp.solve_s)
-        ilp = solve(instance.model)
+        ilp = solve_decomposed(model, *blocks, workers=1)
         ilp_times.append(ilp.solve_s)
-    x = ilp.x[: instance.model.n_edges + instance.model.n_hyperedges]
-    result = {
+        parallel = solve_decomposed(model, *blocks, workers=workers)
+        parallel_times.append(parallel.solve_s)
+    x = ilp.x[: model.n_edges + model.n_hyperedges]
+    return {
         "lp_s": min(lp_times),
         "ilp_s": min(ilp_times),
+        "ilp_parallel_s": min(parallel_times),
+        "workers": workers,
         "lp_objective": lp.objective,
+        "lp_integral": is_integral(model, lp.x),
         "ilp_objective": ilp.objective,
         "ilp_status": ilp.status,
-        "lp_integral": bool(
-            np.all(np.abs(lp.x[instance.model.integrality] - np.round(lp.x[instance.model.integrality])) <= 1e-6)
-        ),
-        "n_divisions": int(x[instance.model.n_edges :].sum().round()),
+        "ilp_gap": ilp.mip_gap,
+        "ilp_parallel_objective": parallel.objective,
+        "subproblems": ilp.n_subproblems,  # the frame pairs, plus the first frame's appear columns and the last frame's rows
+        "fractional_frame_pairs": ilp.n_branched,
+        "n_divisions": int(x[model.n_edges :].sum().round()),
         "peak_rss_mib": peak_rss_mib(),
     }
-    if direct_mip:
-        mip = solve(instance.model, lp_first=False)
-        result.update(mip_direct_s=mip.solve_s, mip_direct_objective=mip.objective)
-    return result
+
+
+def bench_whole_bnb(instance: Instance, time_limit_s: float) -> dict:
+    """HiGHS branch-and-bound on the whole model (our HiGHS options, no LP-first step), once."""
+    mip = solve(instance.model, lp_first=False, time_limit_s=time_limit_s)
+    return {
+        "bnb_whole_s": mip.solve_s,
+        "bnb_whole_status": mip.status,
+        "bnb_whole_objective": mip.objective,
+        "bnb_whole_bound": mip.bound,
+    }
 
 
 def bench_motile(instance: Instance, timeout_s: float) -> dict | None:
@@ -206,8 +251,8 @@ def bench_motile(instance: Instance, timeout_s: float) -> dict | None:
     solver = motile.Solver(graph)
     solver.add_cost(EdgeSelectedCost(weight=1.0, attribute="cost"))
     solver.add_cost(DivisionPairCost())
-    solver.add_cost(NodeAppearCost(constant=WEIGHTS.appear))
-    solver.add_cost(NodeDisappearCost(constant=WEIGHTS.disappear))
+    solver.add_cost(NodeAppearCost(constant=instance.weights.appear))
+    solver.add_cost(NodeDisappearCost(constant=instance.weights.disappear))
     solver.add_constraint(MaxParents(1))
     solver.add_constraint(MaxChildren(2))
     solver.add_constraint(Pin("selected"))  # every node is selected
@@ -247,7 +292,8 @@ def _as_selection(candidates: CandidateGraph, chosen: np.ndarray) -> tuple[np.nd
 def describe(instance: Instance) -> dict:
     return {
         "nodes": len(instance.t),
-        "frames": int(instance.t.max() + 1),
+        "frames": int(instance.t.max() - instance.t.min() + 1),
+        "frame_pairs": int(instance.t.max() - instance.t.min()),
         "edges": len(instance.candidates.edges),
         "hyperedges": len(instance.candidates.hyperedges),
         "rows": instance.model.shape[0],
@@ -257,27 +303,48 @@ def describe(instance: Instance) -> dict:
     }
 
 
+def machine() -> dict:
+    """Where and with what the benchmark ran."""
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
+        platform.processor(),
+    )
+    return {
+        "date": time.strftime("%Y-%m-%d"),
+        "cores": len(os.sched_getaffinity(0)),
+        "cpu": cpu,
+        "node": platform.node(),
+        "python": platform.python_version(),
+        **{package: version(package) for package in ("highspy", "numpy", "scipy")},
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=2, help="LP / ILP solves per instance (best is kept)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--instances", nargs="+", default=list(INSTANCES), choices=INSTANCES)
+    parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)), help="parallel frame pairs")
+    parser.add_argument("--bnb-time-limit", type=float, default=600.0, help="HiGHS B&B on the whole model, s")
+    parser.add_argument("--skip-bnb", action="store_true", help="skip HiGHS B&B on the whole model")
     parser.add_argument("--motile-timeout", type=float, default=900.0, help="SCIP time limit, s")
     parser.add_argument("--skip-motile", action="store_true")
-    parser.add_argument("--skip-direct-mip", action="store_true", help="skip HiGHS B&B without LP first")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args()
 
-    results: dict = {
-        "machine": {"python": platform.python_version(), "cpus": len(os.sched_getaffinity(0)), "node": platform.node()}
-    }
-    for preset in ("hela", *MOTILE_PRESETS):
-        print(f"== {preset}-scale instance", flush=True)
-        instance = build_instance(preset, args.seed)
-        row = {**describe(instance), **bench_highs(instance, args.repeats, not args.skip_direct_mip)}
+    began = time.perf_counter()
+    results: dict = {"machine": machine(), "load_average_start": os.getloadavg()}
+    for name in args.instances:
+        print(f"== {name}", flush=True)
+        instance = build_instance(name, args.seed)
+        row = {**describe(instance), **bench_highs(instance, args.repeats, args.workers)}
         row["ilp_over_lp"] = row["ilp_s"] / row["lp_s"]
-        if "mip_direct_s" in row:
-            row["mip_direct_over_lp"] = row["mip_direct_s"] / row["lp_s"]
-        if preset in MOTILE_PRESETS and not args.skip_motile:
+        row["ilp_parallel_over_lp"] = row["ilp_parallel_s"] / row["lp_s"]
+        if not args.skip_bnb:
+            row.update(bench_whole_bnb(instance, args.bnb_time_limit))
+            row["bnb_whole_over_lp"] = row["bnb_whole_s"] / row["lp_s"]
+            row["objective_difference_vs_bnb"] = row["ilp_objective"] - row["bnb_whole_objective"]
+        if name in MOTILE_PRESETS and not args.skip_motile:
             motile_row = bench_motile(instance, args.motile_timeout)
             if motile_row is None:
                 print("motile / ilpy not importable: skipping the comparison (see bench/README.md)")
@@ -286,17 +353,19 @@ def main() -> None:
                 row["objective_difference"] = row["motile_objective"] - row["ilp_objective"]
                 ours = row["model_s"] + row["ilp_s"]
                 row["speedup_solve"] = row["motile_solve_s"] / row["ilp_s"]
-                if "mip_direct_s" in row:  # without our LP-first shortcut
-                    row["speedup_solve_direct_mip"] = row["motile_solve_s"] / row["mip_direct_s"]
+                if "bnb_whole_s" in row:  # without our LP-first shortcut
+                    row["speedup_solve_direct_mip"] = row["motile_solve_s"] / row["bnb_whole_s"]
                 row["speedup_total"] = (row["motile_build_s"] + row["motile_solve_s"]) / ours
                 row["speedup_is_lower_bound"] = row["motile_status"] != "OPTIMAL"  # SCIP stopped early
-        results[preset] = row
+        results[name] = row
         print(_table(row), flush=True)
+    results["load_average_end"] = os.getloadavg()
+    results["total_s"] = time.perf_counter() - began
 
     args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"bench_ilp_{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path = args.out / f"ilp-{results['machine']['date']}.json"
     path.write_text(json.dumps(results, indent=2, default=float))
-    print(f"results written to {path}")
+    print(f"results written to {path} (total {results['total_s']:.0f} s)")
 
 
 def _table(row: dict) -> str:

@@ -7,14 +7,15 @@ association model of the ``quick`` and the ``paper`` sizes, under three settings
 
 - ``8 x tokens``: the 8 TTA variants in one batch, the whole window (the suite's inference before
   the cap, and the peer of the ratios);
-- ``4096`` (the default): whole window, variants batched while (variants x tokens)^2 <= 4096^2;
-- ``1024``: overlapping spatial tiles (halo 256 px), each under the cap where the density allows.
+- ``4096`` (the default): whole window, variants batched while variants x tokens^2 <= 4096^2
+  (here: one at a time);
+- ``2048``: overlapping spatial tiles (halo 256 px; 4 tiles of at most 1,954 tokens here).
 
 Each measurement runs in a fresh process: peak RSS (ru_maxrss) and its growth over the RSS just
 before the call, wall time, and on CUDA the peak of allocated GPU memory. Ratios are to the
 ``8 x tokens`` row of the same model size, measured in the same run.
 
-    PYTHONPATH=. .venv/bin/python bench/bench_inference_memory.py             # CPU, about 5 minutes on 2 cores
+    PYTHONPATH=. .venv/bin/python bench/bench_inference_memory.py             # CPU, 2 cores: about 15 minutes
     PYTHONPATH=. .venv/bin/python bench/bench_inference_memory.py --device cuda
 """
 
@@ -119,7 +120,7 @@ def main() -> None:
     print(header)
     for profile in args.profiles:
         peer = None
-        for max_tokens in (8 * args.tokens, 4096, 1024):
+        for max_tokens in (8 * args.tokens, 4096, 2048):
             row = measure(profile, args.tokens, max_tokens, args.device)
             peer = peer or row
             rows.append(row)

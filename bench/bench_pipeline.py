@@ -47,6 +47,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +68,39 @@ GIB = 1024**3
 
 
 # --------------------------------------------------------------------------------------- the stages
-# Each runs in its own process (``--stage NAME``) and returns (seconds of its own work, details).
+# Each runs in its own process (``--stage NAME``) and returns (Timing of its own work, details). Timings
+# in the details are {"wall_s", "cpu_s"} pairs.
+
+
+@dataclass
+class Timing:
+    """Wall seconds (perf_counter) and CPU seconds of this process, all threads (process_time)."""
+
+    wall_s: float = 0.0
+    cpu_s: float = 0.0
+
+
+@contextmanager
+def timed() -> Iterator[Timing]:
+    """The Timing of the ``with`` block (filled in when it ends)."""
+    timing, wall, cpu = Timing(), time.perf_counter(), time.process_time()
+    yield timing
+    timing.wall_s, timing.cpu_s = time.perf_counter() - wall, time.process_time() - cpu
+
+
+def _median_step(step: Callable[[], None], steps: int) -> dict[str, float]:
+    """Median wall and CPU seconds of ``steps`` calls of ``step()`` after one untimed warm-up call."""
+    step()
+    timings = []
+    for _ in range(steps):
+        with timed() as timing:
+            step()
+        timings.append(timing)
+    return {"wall_s": float(np.median([t.wall_s for t in timings])), "cpu_s": float(np.median([t.cpu_s for t in timings]))}
+
+
+def _per(timing: Timing, count: int) -> dict[str, float]:
+    return {"wall_s": timing.wall_s / count, "cpu_s": timing.cpu_s / count}
 
 
 def _dataset(workdir: Path):
@@ -74,39 +109,32 @@ def _dataset(workdir: Path):
     return resolve_dataset(str(workdir / PRESET), data_dir=workdir, cache_dir=workdir / "cache")
 
 
+def _evaluation(workdir: Path):
+    dataset = _dataset(workdir)
+    return dataset, dataset.evaluation_sequences()[0]
+
+
 def _config(args: argparse.Namespace):
     from benchmark.config import load_config
 
     return load_config(args.profile)
 
 
-def _median_step(step, steps: int) -> float:
-    """Median seconds of ``steps`` calls of ``step()`` after one untimed warm-up call."""
-    step()
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
-
-
-def stage_generate(args: argparse.Namespace) -> tuple[float, dict]:
+def stage_generate(args: argparse.Namespace) -> tuple[Timing, dict]:
     from benchmark.data.synthetic import COMPLETE_MARKER, generate_dataset
 
     root = args.workdir / PRESET
     if (root / COMPLETE_MARKER).is_file():
-        return 0.0, {"skipped": f"{root} holds the dataset already"}
-    start = time.perf_counter()
-    generate_dataset(PRESET, root, seed=0)
-    return time.perf_counter() - start, {}
+        return Timing(), {"skipped": f"{root} holds the dataset already"}
+    with timed() as timing:
+        generate_dataset(PRESET, root, seed=0)
+    return timing, {}
 
 
-def stage_read(args: argparse.Namespace) -> tuple[float, dict]:
+def stage_read(args: argparse.Namespace) -> tuple[Timing, dict]:
     shutil.rmtree(args.workdir / "cache", ignore_errors=True)
-    start = time.perf_counter()
-    dataset = _dataset(args.workdir)
-    seconds = time.perf_counter() - start
+    with timed() as timing:
+        dataset = _dataset(args.workdir)
     sequences = {}
     for name, sequence in dataset.sequences.items():
         per_frame = np.bincount(sequence.frames(), minlength=sequence.n_frames)
@@ -118,69 +146,73 @@ def stage_read(args: argparse.Namespace) -> tuple[float, dict]:
             "nuclei_max": int(per_frame.max()),
         }
     split = {"train": list(dataset.split.train), "val": list(dataset.split.val), "test": list(dataset.split.test)}
-    return seconds, {"sequences": sequences, "split": split, "height_width": list(sequence.image_shape)}
+    return timing, {"sequences": sequences, "split": split, "image_shape": list(sequence.image_shape)}
 
 
-def stage_autoencoder(args: argparse.Namespace) -> tuple[float, dict]:
+def _patches(dataset, size: int) -> np.ndarray:
+    from attrackt.patches import sequence_patches
+
+    return np.concatenate([sequence_patches(sequence, size) for sequence in dataset.sequences.values()])
+
+
+def _train_step(model, loss: Callable, batches: Iterator, adamw: bool = False) -> Callable[[], None]:
+    """One optimiser step of ``model`` on ``loss(model, next(batches))["loss"]``: Adam (the patch
+    networks') or AdamW (the association model's)."""
+    import torch
+
+    optimizer = (torch.optim.AdamW if adamw else torch.optim.Adam)(model.parameters(), lr=1e-4)
+
+    def step() -> None:
+        value = loss(model, next(batches))["loss"]
+        optimizer.zero_grad()
+        value.backward()
+        optimizer.step()
+
+    return step
+
+
+def stage_autoencoder(args: argparse.Namespace) -> tuple[Timing, dict]:
     import torch
 
     from attrackt.autoencoder import Autoencoder, reconstruction_loss
-    from attrackt.patches import embed_patches, random_batches, sequence_patches
+    from attrackt.patches import embed_patches, random_batches
 
     config, dataset = _config(args).autoencoder, _dataset(args.workdir)
-    start = time.perf_counter()
-    patches = np.concatenate([sequence_patches(s, config.patch_size) for s in dataset.sequences.values()])
-    patches_s = time.perf_counter() - start
-    torch.manual_seed(0)
-    model = Autoencoder(config)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
-    batches = random_batches(patches, config.batch_size, np.random.default_rng(0), torch.device("cpu"))
-
-    def step() -> None:
-        loss = reconstruction_loss(model, next(batches))["loss"]
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-
-    step_s = _median_step(step, args.steps)
-    model.eval()
-    sample = patches[: min(args.embed_sample, len(patches))] if args.embed_sample else patches
-    begin = time.perf_counter()
-    embed_patches(model.embed, sample, torch.device("cpu"))
-    embed_s = time.perf_counter() - begin
+    with timed() as timing:
+        with timed() as extraction:
+            patches = _patches(dataset, config.patch_size)
+        torch.manual_seed(0)
+        model = Autoencoder(config)
+        batches = random_batches(patches, config.batch_size, np.random.default_rng(0), torch.device("cpu"))
+        step = _median_step(_train_step(model, reconstruction_loss, batches), args.steps)
+        model.eval()
+        sample = patches[: args.embed_sample] if args.embed_sample else patches
+        with timed() as embedding:
+            embed_patches(model.embed, sample, torch.device("cpu"))
     details = {
-        "patches_s": patches_s,
-        "step_s": step_s,
+        "patches": vars(extraction),
+        "step": step,
         "batch_size": config.batch_size,
-        "embedded": len(sample),
-        "embed_s_per_detection": embed_s / len(sample),
         "detections": len(patches),
+        "embedded": len(sample),
+        "embed_per_detection": _per(embedding, len(sample)),
     }
-    return time.perf_counter() - start, details
+    return timing, details
 
 
-def stage_reid(args: argparse.Namespace) -> tuple[float, dict]:
+def stage_reid(args: argparse.Namespace) -> tuple[Timing, dict]:
     import torch
 
-    from attrackt.patches import random_batches, sequence_patches
+    from attrackt.patches import random_batches
     from attrackt.reid import ReidNetwork, contrastive_loss
 
     config, dataset = _config(args).reid, _dataset(args.workdir)
-    patches = np.concatenate([sequence_patches(s, config.patch_size) for s in dataset.sequences.values()])
-    start = time.perf_counter()
-    torch.manual_seed(0)
-    model = ReidNetwork(config)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
-    batches = random_batches(patches, config.batch_size, np.random.default_rng(0), torch.device("cpu"))
-
-    def step() -> None:
-        loss = contrastive_loss(model, next(batches))["loss"]
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-
-    step_s = _median_step(step, args.steps)
-    return time.perf_counter() - start, {"step_s": step_s, "batch_size": config.batch_size}
+    patches = _patches(dataset, config.patch_size)
+    with timed() as timing:
+        torch.manual_seed(0)
+        batches = random_batches(patches, config.batch_size, np.random.default_rng(0), torch.device("cpu"))
+        step = _median_step(_train_step(ReidNetwork(config), contrastive_loss, batches), args.steps)
+    return timing, {"step": step, "batch_size": config.batch_size}
 
 
 def _dense_windows(tokens, window: int, n_tokens: int, count: int) -> list:
@@ -190,15 +222,13 @@ def _dense_windows(tokens, window: int, n_tokens: int, count: int) -> list:
 
     rng = np.random.default_rng(0)
     full = [tokens.window(start, window) for start in tokens.window_starts(window)]
-    dense = [w for w in full if len(w) >= n_tokens][-count:]
-    return [crop(w, np.inf, n_tokens, rng) for w in dense]
+    return [crop(w, np.inf, n_tokens, rng) for w in [w for w in full if len(w) >= n_tokens][-count:]]
 
 
-def stage_train_step(args: argparse.Namespace) -> tuple[float, dict]:
+def stage_train_step(args: argparse.Namespace) -> tuple[Timing, dict]:
     import torch
 
     from attrackt.association_training import supervised_objective, training_batches
-    from attrackt.model.network import AssociationModel
     from attrackt.unsupervised_loss import AttracktModel, attrackt_losses, embedding_tables
     from attrackt.windows import SequenceTokens, collate
     from benchmark.config import AttracktModelConfig
@@ -208,50 +238,40 @@ def stage_train_step(args: argparse.Namespace) -> tuple[float, dict]:
     tokens = [SequenceTokens.from_sequence(s) for s in dataset.sequences.values()]
     rng = np.random.default_rng(0)
     embeddings = embedding_tables({t.name: rng.normal(size=(len(t.t), 64)) for t in tokens}, cpu)
-    start = time.perf_counter()
-    torch.manual_seed(0)
-    attrackt = AttracktModel(AttracktModelConfig(backbone=config.model, embedding_dim=64))
-    model = attrackt.backbone
-    optimizer = torch.optim.AdamW(attrackt.parameters(), lr=1e-4)
-    seen: dict[str, list[int]] = {"supervised": [], "attrackt": [], "dense": []}
-
-    def stepper(kind: str, batches, objective):
-        def step() -> None:
-            batch = next(batches)
-            seen[kind].append(int(batch.valid.sum()))
-            loss = objective(batch)["loss"]
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-
-        return step
-
-    supervised = training_batches(tokens, config.model, config.supervised, rng, cpu)
-    unsupervised = training_batches(tokens, config.model, config.attrackt, rng, cpu)
     test = next(t for t in tokens if t.name == dataset.split.test[0])
     dense_windows = _dense_windows(test, config.model.window, config.model.max_tokens, config.supervised.batch_size)
-    dense = iter(lambda: collate(dense_windows), None)
-    times = {
-        "supervised_step_s": _median_step(stepper("supervised", supervised, lambda b: supervised_objective(model, b)), args.steps),
-        "attrackt_step_s": _median_step(
-            stepper("attrackt", unsupervised, lambda b: attrackt_losses(attrackt, b, embeddings, 0.1)), args.steps
-        ),
-        "dense_step_s": _median_step(stepper("dense", dense, lambda b: supervised_objective(model, b)), args.steps),
-    }
-    details = {
-        **times,
-        "batch_size": config.supervised.batch_size,
-        "crop_size": config.supervised.crop_size,
-        "tokens_per_window": {kind: float(np.mean(n)) / config.supervised.batch_size for kind, n in seen.items()},
-        "n_parameters": model.n_parameters(),
-    }
-    return time.perf_counter() - start, details
+    seen: dict[str, list[int]] = {"supervised": [], "attrackt": [], "dense": []}
+
+    def counted(kind: str, batches: Iterator) -> Iterator:
+        for batch in batches:
+            seen[kind].append(int(batch.valid.sum()))
+            yield batch
+
+    with timed() as timing:
+        torch.manual_seed(0)
+        model = AttracktModel(AttracktModelConfig(backbone=config.model, embedding_dim=64))
+        supervised = lambda net, batch: supervised_objective(net.backbone, batch)  # noqa: E731
+        attrackt = lambda net, batch: attrackt_losses(net, batch, embeddings, config.attrackt.transitive_weight)  # noqa: E731
+        steps = {
+            "supervised_step": (supervised, training_batches(tokens, config.model, config.supervised, rng, cpu)),
+            "attrackt_step": (attrackt, training_batches(tokens, config.model, config.attrackt, rng, cpu)),
+            "dense_step": (supervised, iter(lambda: collate(dense_windows), None)),
+        }
+        details = {
+            name: _median_step(_train_step(model, loss, counted(name.removesuffix("_step"), batches), adamw=True), args.steps)
+            for name, (loss, batches) in steps.items()
+        }
+    details.update(
+        batch_size=config.supervised.batch_size,
+        crop_size=config.supervised.crop_size,
+        tokens_per_window={kind: float(np.mean(n)) / config.supervised.batch_size for kind, n in seen.items()},
+        n_parameters=model.backbone.n_parameters(),
+    )
+    return timing, details
 
 
-def _frame_block(tokens, node_ids: np.ndarray, first: int, count: int):
+def _frame_block(tokens, node_ids: np.ndarray, first: int, count: int) -> tuple:
     """The tokens (and node ids) of frames [first, first + count) as a sequence of their own."""
-    from dataclasses import replace
-
     keep = (tokens.t >= first) & (tokens.t < first + count)
     block = replace(
         tokens, t=tokens.t[keep] - first, yx=tokens.yx[keep], features=tokens.features[keep],
@@ -260,16 +280,15 @@ def _frame_block(tokens, node_ids: np.ndarray, first: int, count: int):
     return block, node_ids[keep]
 
 
-def stage_inference(args: argparse.Namespace) -> tuple[float, dict]:
+def stage_inference(args: argparse.Namespace) -> tuple[Timing, dict]:
     import torch
 
     from attrackt.inference import predict_associations
     from attrackt.model.network import AssociationModel
     from attrackt.windows import SequenceTokens
 
-    config, dataset = _config(args), _dataset(args.workdir)
-    sequence = dataset.evaluation_sequences()[0]
-    tokens, node_ids = SequenceTokens.from_sequence(sequence), sequence.detections["node_id"].to_numpy()
+    config, (_, sequence) = _config(args), _evaluation(args.workdir)
+    whole = SequenceTokens.from_sequence(sequence), sequence.detections["node_id"].to_numpy()
     torch.manual_seed(0)
     model = AssociationModel(config.model)
     settings = {
@@ -277,76 +296,71 @@ def stage_inference(args: argparse.Namespace) -> tuple[float, dict]:
         "device": torch.device("cpu"), "max_tokens": config.inference.max_tokens,
     }
 
-    def timed(tta: bool, block=(tokens, node_ids)) -> tuple[float, Any]:
-        begin = time.perf_counter()
-        table = predict_associations(model, *block, tta=tta, **settings)
-        return time.perf_counter() - begin, table
+    def infer(tokens: tuple, tta: bool) -> tuple[Timing, Any]:
+        with timed() as timing:
+            table = predict_associations(model, *tokens, tta=tta, **settings)
+        return timing, table
 
-    start = time.perf_counter()
-    off_s, table = timed(False)
+    with timed() as timing:
+        off, table = infer(whole, tta=False)
+        details: dict[str, Any] = {"sequence": sequence.name, "windows": len(whole[0].window_starts(config.model.window))}
+        if args.tta_frames:
+            first = (sequence.n_frames - args.tta_frames) // 2
+            block = _frame_block(*whole, first, args.tta_frames)
+            block_off, block_on = infer(block, tta=False)[0], infer(block, tta=True)[0]
+            on = Timing(off.wall_s * block_on.wall_s / block_off.wall_s, off.cpu_s * block_on.cpu_s / block_off.cpu_s)
+            details.update(
+                block_frames=[first, first + args.tta_frames - 1], block_tta_off=vars(block_off),
+                block_tta_on=vars(block_on), tta_on_method="projected: whole-sequence TTA off x (on / off) on the block",
+            )
+        else:
+            on = infer(whole, tta=True)[0]
+            details["tta_on_method"] = "measured over the whole sequence"
+        details.update(tta_off=vars(off), tta_on=vars(on))
     table.to_csv(args.workdir / "associations.csv", index=False)
-    windows = len(tokens.window_starts(config.model.window))
-    details: dict[str, Any] = {"sequence": sequence.name, "windows": windows, "tta_off_s": off_s}
-    if args.tta_frames:
-        first = (sequence.n_frames - args.tta_frames) // 2
-        block = _frame_block(tokens, node_ids, first, args.tta_frames)
-        block_off, _ = timed(False, block)
-        block_on, _ = timed(True, block)
-        details.update(
-            block_frames=[first, first + args.tta_frames - 1], block_tta_off_s=block_off, block_tta_on_s=block_on,
-            tta_on_s=off_s * block_on / block_off, tta_on="projected: whole-sequence TTA off x (on / off) on the block",
-        )
-    else:
-        details.update(tta_on_s=timed(True)[0], tta_on="measured over the whole sequence")
-    return time.perf_counter() - start, details
+    return timing, details
 
 
-def _evaluation(args: argparse.Namespace):
-    dataset = _dataset(args.workdir)
-    return dataset, dataset.evaluation_sequences()[0]
-
-
-def stage_link(args: argparse.Namespace) -> tuple[float, dict]:
+def stage_link(args: argparse.Namespace) -> tuple[Timing, dict]:
     import pandas as pd
 
     from attrackt.association_method import ASSOCIATION_W2, association_term
     from benchmark.pipeline import track_sequence
 
-    config, (_, sequence) = _config(args), _evaluation(args)
+    config, (_, sequence) = _config(args), _evaluation(args.workdir)
     table = pd.read_csv(args.workdir / "associations.csv")
-    start = time.perf_counter()
-    solution = track_sequence(sequence, config.linking, association_term({sequence.name: table}), ASSOCIATION_W2)
-    seconds = time.perf_counter() - start
+    with timed() as timing:
+        solution = track_sequence(sequence, config.linking, association_term({sequence.name: table}), ASSOCIATION_W2)
     np.save(args.workdir / "edges.npy", solution.edges)
     (args.workdir / "linking_stats.json").write_text(json.dumps(solution.stats))
-    return seconds, {key: value for key, value in solution.stats.items() if isinstance(value, (int, float))}
+    return timing, {key: value for key, value in solution.stats.items() if isinstance(value, (int, float))}
 
 
-def stage_evaluate(args: argparse.Namespace) -> tuple[float, dict]:
+def stage_evaluate(args: argparse.Namespace) -> tuple[Timing, dict]:
     from benchmark.pipeline import evaluate_sequence
 
-    _, sequence = _evaluation(args)
+    _, sequence = _evaluation(args.workdir)
     edges = np.load(args.workdir / "edges.npy", allow_pickle=False)
-    start = time.perf_counter()
-    metrics = evaluate_sequence(sequence, edges)
-    return time.perf_counter() - start, {"AOGM": metrics["AOGM"], "TRA": metrics["TRA"]}
+    with timed() as timing:
+        metrics = evaluate_sequence(sequence, edges)
+    return timing, {"AOGM": metrics["AOGM"], "TRA": metrics["TRA"]}
 
 
-def stage_log(args: argparse.Namespace) -> tuple[float, dict]:
+def stage_log(args: argparse.Namespace) -> tuple[Timing, dict]:
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{args.workdir / 'mlflow.db'}"
     from benchmark.linking import LinkingSolution
     from benchmark.mlflow_run import entry_point_run, log_dataset, log_outcome
     from benchmark.pipeline import DatasetOutcome, SequenceOutcome, evaluate_sequence
 
-    config, (dataset, sequence) = _config(args), _evaluation(args)
+    config, (dataset, sequence) = _config(args), _evaluation(args.workdir)
     edges = np.load(args.workdir / "edges.npy", allow_pickle=False)
-    stats = json.loads((args.workdir / "linking_stats.json").read_text())
-    outcome = DatasetOutcome({sequence.name: SequenceOutcome(LinkingSolution(edges, stats), evaluate_sequence(sequence, edges))})
-    start = time.perf_counter()
-    with entry_point_run("bench", config, {"method": "bench", "dataset": PRESET, "seed": 0}):
-        log_dataset(dataset)
-        log_outcome(dataset, outcome)
-    return time.perf_counter() - start, {}
+    solution = LinkingSolution(edges, json.loads((args.workdir / "linking_stats.json").read_text()))
+    outcome = DatasetOutcome({sequence.name: SequenceOutcome(solution, evaluate_sequence(sequence, edges))})
+    with timed() as timing:
+        with entry_point_run("bench", config, {"method": "bench", "dataset": PRESET, "seed": 0}):
+            log_dataset(dataset)
+            log_outcome(dataset, outcome)
+    return timing, {}
 
 
 def run_stage(args: argparse.Namespace) -> None:
@@ -354,10 +368,9 @@ def run_stage(args: argparse.Namespace) -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    begin = time.perf_counter()
-    seconds, details = globals()[f"stage_{args.stage}"](args)
-    setup_s = time.perf_counter() - begin - seconds
-    result = {"stage": args.stage, "wall_s": seconds, "setup_s": setup_s, "details": details}
+    with timed() as total:
+        timing, details = globals()[f"stage_{args.stage}"](args)
+    result = {"stage": args.stage, **vars(timing), "setup_s": total.wall_s - timing.wall_s, "details": details}
     _stage_file(args.workdir, args.stage).write_text(json.dumps(result))
 
 
@@ -369,8 +382,9 @@ def _stage_file(workdir: Path, stage: str) -> Path:
 
 
 def run_child(command: list[str], env: dict[str, str] | None = None, timeout: float | None = None) -> dict:
-    """Run ``command`` from the project root; its exit code, wall seconds, peak RSS (GiB: ``ru_maxrss`` of
-    this child alone, from ``os.wait4``) and output (stdout and stderr). Killed after ``timeout`` s."""
+    """Run ``command`` from the project root: its exit code, wall seconds, CPU seconds and peak RSS (GiB),
+    both of this child alone (``os.wait4``'s rusage), and its output (stdout and stderr together).
+    Killed after ``timeout`` s."""
     start = time.perf_counter()
     process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     timer = threading.Timer(timeout, process.kill) if timeout else None
@@ -384,13 +398,14 @@ def run_child(command: list[str], env: dict[str, str] | None = None, timeout: fl
     return {
         "returncode": process.returncode,
         "wall_s": time.perf_counter() - start,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
         "peak_rss_gib": usage.ru_maxrss * 1024 / GIB,
         "output": output,
     }
 
 
 def machine() -> dict[str, Any]:
-    """Where the numbers come from: CPU model, cores, RAM, Python and torch versions, load average."""
+    """Where the numbers come from: CPU model, cores, RAM, Python and torch versions."""
     import torch
 
     model = next(
@@ -400,7 +415,7 @@ def machine() -> dict[str, Any]:
     return {
         "cpu": model,
         "cores": os.cpu_count(),
-        "ram_gib": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / GIB,
+        "ram_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / GIB, 1),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
@@ -424,16 +439,17 @@ def run_stages(args: argparse.Namespace) -> dict[str, dict]:
         result = json.loads(_stage_file(args.workdir, stage).read_text())
         result.update(peak_rss_gib=child["peak_rss_gib"], load_before=load, load_after=os.getloadavg()[0])
         results[stage] = result
-        print(f"{stage:>11}: {result['wall_s']:9.1f} s  (setup {result['setup_s']:.1f} s)  peak RSS {child['peak_rss_gib']:.2f} GiB", flush=True)
+        print(f"{stage:>11}: {result['wall_s']:8.1f} s wall, {result['cpu_s']:8.1f} s CPU  peak RSS "
+              f"{child['peak_rss_gib']:.2f} GiB", flush=True)
     return results
 
 
 def print_stages(results: dict[str, dict]) -> None:
-    print("\nstage        | wall s  | setup s | peak RSS GiB | load avg (1 min) before/after | details")
+    print("\nstage       | wall s  | CPU s   | setup s | peak RSS GiB | load before/after | details (timings: wall/CPU s)")
     for stage, r in results.items():
         details = ", ".join(f"{k}={_short(v)}" for k, v in r["details"].items() if k != "sequences")
-        print(f"{stage:<12} | {r['wall_s']:7.1f} | {r['setup_s']:7.1f} | {r['peak_rss_gib']:12.2f} | "
-              f"{r['load_before']:5.1f} / {r['load_after']:5.1f}                 | {details}")
+        print(f"{stage:<11} | {r['wall_s']:7.1f} | {r['cpu_s']:7.1f} | {r['setup_s']:7.1f} | {r['peak_rss_gib']:12.2f} | "
+              f"{r['load_before']:5.1f} / {r['load_after']:5.1f}     | {details}")
     for name, seq in results.get("read", {}).get("details", {}).get("sequences", {}).items():
         print(f"  sequence {name}: {seq}")
 
@@ -441,6 +457,8 @@ def print_stages(results: dict[str, dict]) -> None:
 def _short(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
+    if isinstance(value, dict) and set(value) == {"wall_s", "cpu_s"}:
+        return f"{value['wall_s']:.4g}/{value['cpu_s']:.4g}"
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k}: {_short(v)}" for k, v in value.items()) + "}"
     return str(value)
@@ -449,80 +467,76 @@ def _short(value: Any) -> str:
 # ------------------------------------------------------------------------------------ the projection
 
 
-def rates(results: dict[str, dict], profile: str) -> dict[str, dict[str, float]]:
-    """Seconds per unit of work, on this CPU and projected to the GPU, for the cropped-window and the
-    dense-window (max_tokens) variants of the association training steps."""
-    steps = results["train_step"]["details"]
-    encoder = results["autoencoder"]["details"]
-    inference = results["inference"]["details"]
-    cpu = {
-        "read": results["read"]["wall_s"],
-        "link": results["link"]["wall_s"],
-        "evaluate": results["evaluate"]["wall_s"],
-        "log": results["log"]["wall_s"],
-        "embed_all": encoder["embed_s_per_detection"] * encoder["detections"],
-        "autoencoder_step": encoder["step_s"],
-        "reid_step": results["reid"]["details"]["step_s"],
-        "inference": inference["tta_on_s"] if _config_for(profile).inference.tta else inference["tta_off_s"],
-    }
+ASSOCIATION_STEPS = ("supervised_step", "attrackt_step", "finetune_step", "scratch_step")
+
+
+def rates(results: dict[str, dict], tta: bool) -> dict[str, dict[str, Any]]:
+    """CPU seconds per unit of work measured here, and GPU seconds projected from them, for two
+    variants of the association training steps: ``cropped`` (the windows the profile's crop and cap
+    give) and ``dense`` (every window at the token cap; the Attrackt step scaled like the supervised).
+
+    GPU: CPU seconds divided by the ratio of this CPU's paper training step to the recorded H200 step of
+    the same shape (H200_STEP_S): the cropped ratio for small steps (association steps of cropped
+    windows, the autoencoder's batch of 8), the dense ratio for large ones (dense steps, Re-ID's batch
+    of 256, inference, embedding); reading, linking, evaluation and logging stay on the CPU."""
+    steps, encoder, inference = (results[s]["details"] for s in ("train_step", "autoencoder", "inference"))
+    cpu = {stage: results[stage]["cpu_s"] for stage in ("read", "link", "evaluate", "log")}
+    cpu.update(
+        embed_all=encoder["embed_per_detection"]["cpu_s"] * encoder["detections"],
+        autoencoder_step=encoder["step"]["cpu_s"],
+        reid_step=results["reid"]["details"]["step"]["cpu_s"],
+        inference=inference["tta_on" if tta else "tta_off"]["cpu_s"],
+    )
+    supervised, attrackt, dense = (steps[f"{kind}_step"]["cpu_s"] for kind in ("supervised", "attrackt", "dense"))
+    ratio = {"cropped": supervised / H200_STEP_S["cropped"], "dense": dense / H200_STEP_S["dense"]}
     variants = {}
-    for variant, dense_factor in (("cropped", 1.0), ("dense", steps["dense_step_s"] / steps["supervised_step_s"])):
-        sup, att = steps["supervised_step_s"] * dense_factor, steps["attrackt_step_s"] * dense_factor
+    for variant, scale in (("cropped", 1.0), ("dense", dense / supervised)):
+        sup, att = supervised * scale, attrackt * scale
         on_cpu = {**cpu, "supervised_step": sup, "attrackt_step": att, "finetune_step": 2 * sup + att, "scratch_step": sup + att}
-        # GPU: the network's work divided by the H200 / this CPU ratio of a paper training step of the
-        # same kind; the big inference windows and patch batches use the dense ratio; CPU stages stay.
-        ratio = (steps["supervised_step_s"] * dense_factor) / H200_STEP_S[variant]
-        dense_ratio = steps["dense_step_s"] / H200_STEP_S["dense"]
-        on_gpu = {key: value / ratio if key.endswith("_step") else value for key, value in on_cpu.items()}
-        on_gpu.update(inference=cpu["inference"] / dense_ratio, embed_all=cpu["embed_all"] / dense_ratio,
-                      autoencoder_step=cpu["autoencoder_step"] / dense_ratio, reid_step=cpu["reid_step"] / dense_ratio)
-        variants[variant] = {"cpu": on_cpu, "gpu": on_gpu, "gpu_ratio_step": ratio, "gpu_ratio_dense": dense_ratio}
+        divisor = {key: ratio["dense"] for key in on_cpu}  # Re-ID step, inference, embedding
+        divisor.update({key: 1.0 for key in ("read", "link", "evaluate", "log")})
+        divisor.update({key: ratio[variant] for key in ASSOCIATION_STEPS}, autoencoder_step=ratio["cropped"])
+        on_gpu = {key: value / divisor[key] for key, value in on_cpu.items()}
+        variants[variant] = {"cpu": on_cpu, "gpu": on_gpu, "gpu_ratio": ratio}
     return variants
 
 
-def _config_for(profile: str):
-    from benchmark.config import load_config
-
-    return load_config(profile)
-
-
-def run_cost(spec, config, r: dict[str, float], annotatable: int) -> tuple[float, str]:
-    """Seconds of one grid run and the arithmetic, from the rates ``r``."""
+def run_cost(spec, config, r: dict[str, float]) -> tuple[float, str]:
+    """Seconds of the grid run ``spec`` at ``config`` from the rates ``r``, and the arithmetic."""
     from attrackt.sampling import parse_k
 
     base = r["read"] + r["link"] + r["evaluate"] + r["log"]
     method = spec.entry_point
     if method == "position":
-        return base, "read + link + evaluate + log"
+        return base, "base"
     if method in ("autoencoder", "reid"):
         iterations = getattr(config, method).iterations
-        return iterations * r[f"{method}_step"] + r["embed_all"] + base, f"{iterations:,} x {method} step + embed all + base"
+        return iterations * r[f"{method}_step"] + r["embed_all"] + base, f"{iterations:,} x step + embed all + base"
     if method in ("attrackt", "supervised"):
         iterations = getattr(config, method).iterations
-        return iterations * r[f"{method}_step"] + r["inference"] + base, f"{iterations:,} x {method} step + inference + base"
-    k = parse_k(spec.k)
-    n = annotatable if k is None else min(k, annotatable)
-    iterations = min(config.finetune.iterations_per_annotation * n, config.finetune.iterations)
-    # the pool (inference + ILP on the annotated sequence), the evaluation inference, then base
-    seconds = iterations * r[f"{method}_step"] + 2 * r["inference"] + r["link"] + base
-    return seconds, f"{iterations:,} x {method} step + 2 x inference + link + base"
+        return iterations * r[f"{method}_step"] + r["inference"] + base, f"{iterations:,} x step + inference + base"
+    k = parse_k(spec.k)  # None: all, far above the cap at this size
+    budget = config.finetune.iterations if k is None else min(config.finetune.iterations_per_annotation * k, config.finetune.iterations)
+    # the annotation pool (inference + ILP on the annotated sequence), the evaluation's inference, base
+    seconds = budget * r[f"{method}_step"] + 2 * r["inference"] + r["link"] + base
+    return seconds, f"{budget:,} x step + 2 x inference + link + base"
 
 
-def project(results: dict[str, dict], profile: str) -> dict[str, Any]:
-    """Hours of benchmark/grids/paper.yaml from the measured rates: per entry point and in all."""
+def project(results: dict[str, dict]) -> dict[str, Any]:
+    """Hours of benchmark/grids/paper.yaml from the measured rates: per kind of run and in all."""
+    from benchmark.config import load_config
     from benchmark.sweep.grid import expand, load_grid
 
     grid = load_grid("paper")
-    config = _config_for(grid.profile)
+    config = load_config(grid.profile, grid.overrides)
     specs = expand(grid)
-    annotatable = max(s["detections"] for s in results["read"]["details"]["sequences"].values())
     projection: dict[str, Any] = {"runs": len(specs), "profile": grid.profile, "variants": {}}
-    for variant, variant_rates in rates(results, profile).items():
-        out = {"gpu_ratio_step": variant_rates["gpu_ratio_step"], "gpu_ratio_dense": variant_rates["gpu_ratio_dense"]}
+    for variant, variant_rates in rates(results, config.inference.tta).items():
+        out: dict[str, Any] = {"gpu_ratio": variant_rates["gpu_ratio"]}
         for where in ("cpu", "gpu"):
             groups: dict[str, dict[str, Any]] = {}
             for spec in specs:
-                seconds, formula = run_cost(spec, config, variant_rates[where], annotatable)
+                seconds, formula = run_cost(spec, config, variant_rates[where])
                 key = spec.entry_point if spec.k is None else f"{spec.entry_point} k={spec.k}"
                 group = groups.setdefault(key, {"runs": 0, "hours": 0.0, "hours_per_run": seconds / 3600, "formula": formula})
                 group["runs"] += 1
@@ -533,25 +547,26 @@ def project(results: dict[str, dict], profile: str) -> dict[str, Any]:
 
 
 def print_projection(projection: dict[str, Any], threads: int, cores: int) -> None:
-    print(f"\nProjected cost of benchmark/grids/paper.yaml ({projection['runs']} runs, profile {projection['profile']}),")
-    print("every run costed at synth-hela-large's size (Bacteria's sequences are smaller: an upper bound there).")
-    print("base = read (cold features) + link + evaluate + log of one evaluation sequence; a fine-tuning step =")
-    print("2 supervised + 1 Attrackt step (annotated, pseudo-labelled, unlabelled windows), scratch = 1 + 1.")
+    at_once = max(1, cores // threads)
+    print(f"\nProjected cost of benchmark/grids/paper.yaml ({projection['runs']} runs, profile {projection['profile']}), every run")
+    print("costed at synth-hela-large's size (Bacteria's sequences are smaller: an upper bound there), from CPU seconds.")
+    print("base = read (cold feature cache) + link + evaluate + log of one evaluation sequence; a fine-tuning step =")
+    print("2 supervised + 1 Attrackt step (annotated, pseudo-labelled and unlabelled windows), a scratch step = 1 + 1.")
     for variant, out in projection["variants"].items():
-        label = {"cropped": "training windows as the profile cuts them (crop, cap)", "dense": "every training window at the token cap"}[variant]
-        print(f"\n[{variant}] {label}")
-        cpu, gpu = out["cpu"], out["gpu"]
-        print("  rates (s): " + ", ".join(f"{k} {v:.4g}" for k, v in cpu["rates_s"].items()))
-        print(f"  GPU rates = CPU rates / {out['gpu_ratio_step']:.1f} for training steps, / {out['gpu_ratio_dense']:.1f} "
-              "for inference and patch networks (H200 step times recorded in bench/README.md), CPU stages unchanged")
-        print(f"  {'runs of':<22} {'runs':>5} {'CPU h/run':>11} {'CPU h':>12} {'GPU h/run':>10} {'GPU h':>9}  arithmetic")
+        label = {"cropped": "training windows as the profile cuts them", "dense": "every training window at the token cap"}
+        cpu, gpu, ratio = out["cpu"], out["gpu"], out["gpu_ratio"]
+        print(f"\n[{variant}] {label[variant]}")
+        print("  CPU rates (s): " + ", ".join(f"{k} {v:.4g}" for k, v in cpu["rates_s"].items()))
+        print(f"  GPU (projected, not measured) = CPU / {ratio['cropped']:.1f} (cropped ratio) or / {ratio['dense']:.1f} "
+              "(dense ratio), see rates(); read, link, evaluate and log stay on the CPU")
+        print("  GPU rates (s): " + ", ".join(f"{k} {v:.4g}" for k, v in gpu["rates_s"].items()))
+        print(f"  {'runs of':<22} {'runs':>5} {'CPU h/run':>10} {'CPU h':>10} {'GPU h/run':>10} {'GPU h':>8}  arithmetic")
         for key, group in cpu["groups"].items():
             g = gpu["groups"][key]
-            print(f"  {key:<22} {group['runs']:>5} {group['hours_per_run']:>11,.1f} {group['hours']:>12,.0f} "
-                  f"{g['hours_per_run']:>10,.2f} {g['hours']:>9,.1f}  {group['formula']}")
-        print(f"  total: {cpu['hours']:,.0f} CPU core-hours at {threads} thread(s) per run "
-              f"({cpu['hours'] / max(1, cores // threads):,.0f} h on this {cores}-core machine with {max(1, cores // threads)} runs at once); "
-              f"{gpu['hours']:,.0f} GPU-hours on one H200 (projected)")
+            print(f"  {key:<22} {group['runs']:>5} {group['hours_per_run']:>10,.1f} {group['hours']:>10,.0f} "
+                  f"{g['hours_per_run']:>10,.2f} {g['hours']:>8,.0f}  {group['formula']}")
+        print(f"  total: {cpu['hours']:,.0f} CPU core-hours at {threads} thread(s) a run, {cpu['hours'] / at_once:,.0f} h "
+              f"on this {cores}-core machine with {at_once} runs at once; {gpu['hours']:,.0f} GPU-hours on one H200 (projected)")
 
 
 # ------------------------------------------------------------------------------ the entry points
@@ -641,8 +656,8 @@ def main() -> int:
     results = run_stages(args)
     print_stages(results)
     payload = {**about, "profile": args.profile, "steps": args.steps, "stages": results}
-    if set(STAGES) - {"generate"} <= set(results):
-        payload["projection"] = project(results, args.profile)
+    if args.profile == "paper" and set(STAGES) - {"generate"} <= set(results):  # the grid's profile
+        payload["projection"] = project(results)
         print_projection(payload["projection"], args.threads, os.cpu_count() or 1)
     save(args, "pipeline", payload)
     return 0

@@ -9,6 +9,7 @@ import os
 
 import json
 import re
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager

@@ -3,14 +3,18 @@
 A results file is JSON (``results/*.json`` for main-job and sweep results, exported from MLflow by
 ``scripts/export_results.py``; ``bench/results/*.json`` for the benchmarks), one object:
 
-- ``schema``: this format's version (SCHEMA);
-- ``date``: when the numbers were measured, ISO 8601 with a UTC offset;
-- ``machine``: ``cpu`` (model), ``cpu_count``, ``os``, and ``torch_cpu_capability``, ``gpu`` where
-  torch was used (see ``benchmark.runtime.machine``);
-- ``versions``: ``python`` and package versions;
-- ``git_commit``: the code's commit ("unknown" outside a checkout);
-- ``source``: what produced the numbers (a command line, a sweep run);
-- ``rows``: a list of flat objects (str, int, float, bool or null values), one per measurement.
+- ``date`` (required): when the numbers were measured, an ISO 8601 date, or date and time with a UTC
+  offset;
+- ``machine`` (required): ``cpu`` (model), ``cpu_count``, ``os``, and ``torch_cpu_capability``,
+  ``gpu`` where torch was used (see ``benchmark.runtime.machine``);
+- ``versions`` (required): ``python`` and package versions;
+- ``rows`` (required): a list of flat objects (str, int, float, bool or null values), one per
+  measurement;
+- ``schema``: this format's version (SCHEMA); ``git_commit``: the code's commit; ``source``: what
+  produced the numbers (a command line, a sweep run); any other field a producer needs.
+
+``write_results`` fills ``schema``, ``date``, ``machine``, ``versions`` and ``git_commit`` for a
+measurement made now.
 
 ``scripts/render_readme.py`` renders the README's generated tables from such files only.
 """
@@ -26,7 +30,7 @@ from benchmark.errors import DataError
 from benchmark.runtime import git_commit, machine, package_versions
 
 SCHEMA = 1
-REQUIRED_FIELDS = ("schema", "date", "machine", "versions", "git_commit", "source", "rows")
+REQUIRED_FIELDS = ("date", "machine", "versions", "rows")
 
 
 def here_and_now() -> dict[str, Any]:
@@ -61,6 +65,14 @@ def read_results(path: Path) -> dict[str, Any]:
     return document
 
 
+def _is_date(text: Any) -> bool:
+    try:
+        when = datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        return False
+    return len(text) == len("YYYY-MM-DD") or when.utcoffset() is not None
+
+
 def check_results(document: Any, path: Path) -> None:
     """DataError naming ``path`` unless ``document`` follows the module's format."""
     if not isinstance(document, dict):
@@ -68,12 +80,10 @@ def check_results(document: Any, path: Path) -> None:
     missing = [name for name in REQUIRED_FIELDS if name not in document]
     if missing:
         raise DataError(path, f"results file without field(s) {', '.join(missing)}")
-    if document["schema"] != SCHEMA:
+    if document.get("schema", SCHEMA) != SCHEMA:
         raise DataError(path, f"field schema: {document['schema']!r}, this suite reads schema {SCHEMA}")
-    try:
-        datetime.fromisoformat(document["date"]).utcoffset().total_seconds()
-    except (TypeError, ValueError, AttributeError):
-        raise DataError(path, f"field date: {document['date']!r} is no ISO 8601 date with a UTC offset") from None
+    if not _is_date(document["date"]):
+        raise DataError(path, f"field date: {document['date']!r} is no ISO 8601 date, or date and time with a UTC offset")
     for name in ("machine", "versions"):
         if not isinstance(document[name], dict) or not document[name]:
             raise DataError(path, f"field {name}: must be a non-empty object")

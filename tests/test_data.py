@@ -25,7 +25,7 @@ from benchmark.data.ctc import (
     write_ctc_sequence,
     write_masks,
 )
-from benchmark.data.datasets import BACTERIA_TEST, resolve_dataset
+from benchmark.data.datasets import BACTERIA_TEST, BACTERIA_VAL, resolve_dataset
 from benchmark.data.features import frame_features, sequence_features
 from benchmark.data.geff_io import read_geff, write_geff
 from benchmark.data.points import read_points_csv
@@ -544,13 +544,13 @@ def test_hela_from_its_environment_variable(tmp_path, monkeypatch):
 def test_bacteria_split(tmp_path, monkeypatch):
     _, masks, tracks = tiny_arrays()
     root = tmp_path / "bacteria"
-    for name in (*BACTERIA_TEST, "a", "b", "c", "d"):
+    for name in (*BACTERIA_TEST, *BACTERIA_VAL, "a", "b"):
         write_ctc_sequence(root, name, None, masks[:1], tracks[tracks["begin"] == 0].assign(end=0))
-    dataset = resolve_dataset("bacteria", data_dir=tmp_path)
-    assert (dataset.split.train, dataset.split.val, dataset.split.test) == (("a", "b"), ("c", "d"), BACTERIA_TEST)
+    dataset = resolve_dataset("bacteria", data_dir=tmp_path)  # without dataset.yaml: the reference's val
+    assert (dataset.split.train, dataset.split.val, dataset.split.test) == (("a", "b"), BACTERIA_VAL, BACTERIA_TEST)
     (root / "dataset.yaml").write_text("split: {val: ['a']}\n")
     dataset = resolve_dataset("bacteria", data_dir=tmp_path)
-    assert (dataset.split.train, dataset.split.val) == (("b", "c", "d"), ("a",))
+    assert (dataset.split.train, dataset.split.val) == ((*BACTERIA_VAL, "b"), ("a",))
 
 
 def test_synthetic_presets_are_generated_once_per_seed(tmp_path, monkeypatch):

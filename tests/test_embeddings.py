@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from attrackt.autoencoder import Autoencoder, ResBlock, reconstruction_loss, train_autoencoder
+from attrackt.autoencoder import Autoencoder, ResBlock, train_autoencoder
 from attrackt.embeddings_store import EMBEDDINGS_ARTIFACT, EMBEDDINGS_TAG, REUSED_PARAM, autoencoder_embeddings
 from attrackt.patches import embed_patches, sequence_patches
 from attrackt.reid import augment, nt_xent
@@ -78,23 +78,24 @@ def test_decoder_has_one_more_residual_block_per_level_than_the_encoder():
 
 
 def test_the_autoencoder_kept_is_the_best_on_its_validation_patches(patches, tmp_path):
-    config = SMOKE.autoencoder.model_copy(update={"iterations": 60, "val_every": 10, "val_patches": 50})
+    config = SMOKE.autoencoder.model_copy(update={"iterations": 30, "val_every": 10, "val_patches": 50})
     model, result = train_autoencoder(patches, config, 0, CPU, tmp_path)
     validation = [(row["step"], row["val_loss"]) for row in result.history if "val_loss" in row]
-    assert [step for step, _ in validation] == [10, 20, 30, 40, 50, 60]
+    assert [step for step, _ in validation] == [10, 20, 30]
     best_step, best_value = min(validation, key=lambda pair: pair[1])
     assert (result.best_step, result.best_validation) == (best_step, best_value)
     best = load_checkpoint(result.best_checkpoint)
     assert best["step"] == best_step
     for name, value in model.state_dict().items():
         assert torch.equal(value, best["state_dict"][name]), name
-    # the value is the reconstruction error of the returned model on 50 of the patches
+    # the value is the returned model's mean reconstruction error on 50 of the patches
     with torch.no_grad():
-        errors = [reconstruction_loss(model, torch.from_numpy(patch[None, None]))["loss"].item() for patch in patches]
-    assert min(errors) <= best_value <= max(errors)
-    unvalidated = config.model_copy(update={"val_patches": 0})
+        reconstructed = model(torch.from_numpy(patches[:, None]))
+    errors = ((reconstructed - torch.from_numpy(patches[:, None])) ** 2).mean(dim=(1, 2, 3)).numpy()
+    assert np.sort(errors)[:50].mean() <= best_value <= np.sort(errors)[-50:].mean()
+    unvalidated = config.model_copy(update={"val_patches": 0, "iterations": 10})
     _, plain = train_autoencoder(patches, unvalidated, 0, CPU, tmp_path / "plain")
-    assert plain.best_step == 60 and not any("val_loss" in row for row in plain.history)
+    assert plain.best_step == 10 and not any("val_loss" in row for row in plain.history)
 
 
 def test_nt_xent_matches_its_formula_and_prefers_aligned_pairs():

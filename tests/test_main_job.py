@@ -47,6 +47,17 @@ def test_main_job_runs_the_grid_and_reports_it(smoke_grid, tmp_path, monkeypatch
     for method in ("finetune", "scratch"):
         assert by_method[method].data.params["resolved.attrackt_run"] == by_method["attrackt"].info.run_id
         assert by_method[method].data.tags["k"] == "10" and by_method[method].data.tags["setup"] == "interpolation"
+    # training from scratch annotates the fine-tuned run's nodes but takes no pseudo-labels of the pre-trained model
+    finetune, scratch = by_method["finetune"].data.params, by_method["scratch"].data.params
+    assert scratch["annotations.source"] == finetune["annotations.source"]
+    assert by_method["attrackt"].info.run_id in finetune["pseudo_labels.source"]
+    assert scratch["pseudo_labels"] == "0" and scratch["pseudo_labels.source"].startswith("none")
+    annotated = [
+        pd.read_csv(client.download_artifacts(by_method[m].info.run_id, "annotations.csv", str(tmp_path / m)))
+        for m in ("finetune", "scratch")
+    ]
+    nodes = [table[["sequence", "node_id"]] for table in annotated]
+    assert len(nodes[0]) == 10 and nodes[0].equals(nodes[1])
 
     reports = tmp_path / "reports"
     table1 = (reports / "tables").glob("table1*.md")

@@ -17,7 +17,9 @@ def test_supervised_logs_model_associations_and_repeats_exactly(tracking, tmp_pa
     client, run = last_run()
     assert run.info.status == "FINISHED" and run.data.tags["method"] == "supervised"
     params = run.data.params
-    assert params["linking.w2"] == "-1.0" and params["training.sequences"] == "train"
+    assert params["linking.w2"] == "-1.0" and params["supervised.max_grad_norm"] == "1.0"
+    # synth-bacteria has val sequences: they validate, nothing of the train sequences is held out
+    assert params["training.sequences"] == "01, 02, 03, 04, 05" and params["training.validation"] == "06"
     assert int(params["model.n_parameters"]) > 0 and params["model.d_model"] == "24"
     assert client.get_metric_history(run.info.run_id, "supervised/loss")
     assert client.get_metric_history(run.info.run_id, "supervised/val_loss")  # synth-bacteria has a val split

@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from attrackt.windows import SequenceTokens
 from baselines.supervised import frame_range, hold_out_last_frames, supervised_data
@@ -72,7 +71,7 @@ def test_named_hela_validates_the_supervised_baseline_on_the_last_frames_of_01(t
     assert train[0].n_frames == 4
 
 
-def test_named_bacteria_validates_on_the_reference_sequences_without_a_dataset_file(tmp_path, monkeypatch):
+def test_named_bacteria_validates_the_supervised_baseline_on_the_reference_val_sequences(tmp_path, monkeypatch):
     root = tmp_path / "bacteria"
     for name in (*BACTERIA_TEST, "140408-02", "151031-03", "999999-99"):
         write_tiny(root, name)
@@ -86,7 +85,3 @@ def test_named_bacteria_validates_on_the_reference_sequences_without_a_dataset_f
     train, validation, names = supervised_data(dataset, 0.15)  # val sequences: nothing is held out
     assert names == {"training.sequences": "140408-02, 999999-99", "training.validation": "140415-13, 151031-03"}
     assert [t.n_frames for t in train + validation] == [4, 4, 4, 4]
-    (root / "dataset.yaml").write_text(yaml.safe_dump({"split": {"val": ["999999-99"]}}))
-    described = resolve_dataset("bacteria", data_dir=tmp_path)
-    assert described.split.val == ("999999-99",)
-    assert described.split.train == ("140408-02", "140415-13", "151031-03")

@@ -91,7 +91,7 @@ def provenance_line(path: Path, results: dict[str, Any], root: Path) -> str:
     software = ", ".join(f"{name} {versions[name]}" for name in ("python", "torch") if name in versions)
     return (
         f"Source: [{path.relative_to(root).as_posix()}]({path.relative_to(root).as_posix()}), measured "
-        f"{results['date']} on {hardware} ({software}), commit {results['git_commit'][:12]}"
+        f"{results['date']} on {hardware} ({software}), commit {results.get('git_commit', 'unknown')[:12]}"
     )
 
 
