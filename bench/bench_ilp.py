@@ -189,7 +189,7 @@ def bench_highs(instance: Instance, repeats: int, workers: int) -> dict:
         "ilp_status": ilp.status,
         "ilp_gap": ilp.mip_gap,
         "ilp_parallel_objective": parallel.objective,
-        "subproblems": ilp.n_subproblems,  # the frame pairs, plus the first frame's appear columns and the last frame's rows
+        "subproblems": ilp.n_subproblems,  # frame pairs + the first frame's appear columns + the last frame's rows
         "fractional_frame_pairs": ilp.n_branched,
         "n_divisions": int(x[model.n_edges :].sum().round()),
         "peak_rss_mib": peak_rss_mib(),
@@ -305,10 +305,8 @@ def describe(instance: Instance) -> dict:
 
 def machine() -> dict:
     """Where and with what the benchmark ran."""
-    cpu = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
-        platform.processor(),
-    )
+    lines = Path("/proc/cpuinfo").read_text().splitlines()
+    cpu = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), platform.processor())
     return {
         "date": time.strftime("%Y-%m-%d"),
         "cores": len(os.sched_getaffinity(0)),

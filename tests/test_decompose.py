@@ -47,10 +47,10 @@ def odd_cycles(n_frames: int = 4, pins=None):
     yx = np.stack([np.zeros(len(t)), np.tile([0.0, 10.0, 20.0], n_frames)], axis=1)
     candidates = build_candidate_graph(t, yx)
     parent, child1, child2 = candidates.hyperedges.T
-    i = parent % 3
-    cyclic = {(int(p), *sorted((int(3 * (t[p] + 1) + k), int(3 * (t[p] + 1) + (k + 1) % 3)))) for p, k in zip(parent, i)}
-    hyper_cost = np.array([-10.0 if (p, a, b) in cyclic else 10.0 for p, a, b in candidates.hyperedges.tolist()])
-    costs = EdgeTerm(np.full(len(candidates.edges), 10.0), hyper_cost)
+    first_child, k = 3 * (t[parent] + 1), parent % 3  # node ids: 3 * frame + position in the frame
+    a, b = first_child + k, first_child + (k + 1) % 3
+    cyclic = (child1 == np.minimum(a, b)) & (child2 == np.maximum(a, b))
+    costs = EdgeTerm(np.full(len(candidates.edges), 10.0), np.where(cyclic, -10.0, 10.0))
     appear, disappear = charged(t, LinkingWeights())
     model = build_model(candidates, costs, appear, disappear, plan_pins(candidates, pins))
     return t, candidates, model
@@ -118,6 +118,16 @@ def test_link_decomposed_equals_whole_model_branch_and_bound(seed: int):
     assert decomposed.stats["n_subproblems"] == 7 and whole.stats["n_subproblems"] == 1
 
 
+def test_a_frame_gap_leaves_blocks_without_edges():
+    """Frame 3 is empty: frame 2's disappear and frame 4's appear form blocks of their own."""
+    t = np.array([0, 0, 1, 1, 1, 2, 4, 4, 5])
+    yx = np.array([[0, 0], [0, 10], [0, 1], [0, 9], [0, 20], [0, 2], [0, 2], [0, 8], [0, 3]], float)
+    decomposed, whole = link(t, yx), link(t, yx, decompose=False)
+    assert decomposed.stats["n_subproblems"] == 7  # labels -1 (frame 0's appear) to 5 (frame 5's rows)
+    assert decomposed.stats["objective"] == pytest.approx(whole.stats["objective"], abs=1e-9)
+    assert decomposed.edges.tolist() == whole.edges.tolist() == [[0, 2], [1, 3], [1, 4], [2, 5], [6, 8]]
+
+
 def test_pins_keep_the_decomposition_exact():
     pins = {0: (3,), 4: (7, 8)}  # an edge off the cycle, and a division on it
     t, candidates, model = odd_cycles(pins=pins)
@@ -164,7 +174,8 @@ def test_epithelium_decomposed_optimum_equals_whole_model(sample: str):
     decomposed = link(t, yx, threads=2)
     candidates = build_candidate_graph(t, yx)
     weights = LinkingWeights()
-    model = build_model(candidates, edge_costs(candidates, yx, weights), *charged(t, weights), plan_pins(candidates, None))
+    costs = edge_costs(candidates, yx, weights)
+    model = build_model(candidates, costs, *charged(t, weights), plan_pins(candidates, None))
     whole = solve(model, lp_first=False)
     assert whole.status == "optimal" and decomposed.stats["status"] == "optimal"
     assert decomposed.stats["n_branch_and_bound"] == {"sample0": 1, "sample1": 4}[sample]

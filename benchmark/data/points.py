@@ -40,8 +40,8 @@ def read_points_csv(path: Path) -> dict[str, Sequence]:
 
     duplicated = pd.DataFrame({"sequence": key, "id": table["id"]}).duplicated()
     if duplicated.any():
-        row = table[duplicated].iloc[0]
-        raise DataError(path, f"id {row.id} is used twice in sequence {key[duplicated].iloc[0]!r}", int(row.line))
+        row = _first_row(table.assign(sequence=key), duplicated)
+        raise DataError(path, f"id {row['id']} is used twice in sequence {row['sequence']!r}", row["line"])
     frame_of = pd.Series(table["t"].to_numpy(), index=pd.MultiIndex.from_arrays([key, table["id"]]))
     children = table["parent_id"] != NO_PARENT
     parent_frame = frame_of.reindex(
@@ -49,14 +49,20 @@ def read_points_csv(path: Path) -> dict[str, Sequence]:
     ).to_numpy()
     unknown = np.isnan(parent_frame)
     if unknown.any():
-        row = table[children][unknown].iloc[0]
-        raise DataError(path, f"parent_id {row.parent_id} is no id of this sequence (-1 = no parent)", int(row.line))
+        row = _first_row(table[children], unknown)
+        raise DataError(path, f"parent_id {row['parent_id']} is no id of this sequence (-1 = no parent)", row["line"])
     late = parent_frame >= table.loc[children, "t"].to_numpy()
     if late.any():
-        row = table[children][late].iloc[0]
-        raise DataError(path, f"parent {row.parent_id} of id {row.id} is not in an earlier frame", int(row.line))
+        row = _first_row(table[children], late)
+        raise DataError(path, f"parent {row['parent_id']} of id {row['id']} is not in an earlier frame", row["line"])
 
     return {str(name): _sequence(str(name), rows, path) for name, rows in table.groupby(key, sort=True)}
+
+
+def _first_row(table: pd.DataFrame, where: pd.Series | np.ndarray) -> dict:
+    """The first row of ``table`` where ``where`` is True, each value of its column's type (a Series
+    of the row would turn ids into floats)."""
+    return table[np.asarray(where)].head(1).to_dict("records")[0]
 
 
 def _read_table(path: Path) -> pd.DataFrame:
@@ -123,7 +129,7 @@ def _raise_first(path: Path, table: pd.DataFrame, bad: pd.DataFrame, message: st
     if len(rows):
         row = rows[0]
         column = bad.columns[np.flatnonzero(bad.iloc[row].to_numpy())[0]]
-        value = table.iloc[row][column]
+        value = table[column].iloc[row]
         raise DataError(path, f"{message.format(column=column)} (got {value!r})", int(table["line"].iloc[row]))
 
 

@@ -24,10 +24,11 @@ optimal duals L equals the LP optimum). So a solution that moves an integer colu
 b_j costs more than L + δ. The ILP restricted to the other columns (those fixed at b_j and removed)
 is solved with HiGHS; when its optimum z satisfies z ≤ L + δ it is the optimum of the whole ILP.
 Otherwise δ grows and the restricted ILP is solved again, starting from the best solution so far:
-the first round keeps the integer columns with zero reduced cost (δ = 0), each next one 4× as many
-columns, or δ = z − L if that is less (a round with δ = z − L always passes the test, since its
-optimum is at most z). A few thousand columns instead of tens of thousands make HiGHS's
-branch-and-bound several times faster (bench/README.md).
+the first round keeps the integer columns with zero reduced cost (δ = 0, up to a slack), each next
+one 4× as many integer columns, or δ = z − L if that is less (a round with δ = z − L always passes
+the test, since its optimum is at most z; with nothing left to fix the restricted ILP is the whole).
+A few thousand columns instead of tens of thousands make HiGHS's branch-and-bound several times
+faster (bench/README.md).
 """
 
 from __future__ import annotations
@@ -226,8 +227,10 @@ _HIGHS_STATUS = {highspy.HighsModelStatus.kOptimal: "optimal", highspy.HighsMode
 #: Distance to 0/1 under which an LP value counts as integral.
 _INTEGRALITY_TOL = 1e-6
 
-#: Relative slack of the reduced-cost test against rounding in L(y) and d (module docstring).
-_BOUND_TOL = 1e-9
+#: Slack of the reduced-cost test, relative to max(1, |L|): above HiGHS's dual feasibility tolerance
+#: (1e-7), so that a column fixed at the bound its reduced cost prefers is at that bound in the LP
+#: optimum, and far above rounding in L(y) and d. Any slack keeps the test exact (module docstring).
+_BOUND_TOL = 1e-7
 
 #: Growth of the restricted model between rounds of branch-and-bound near the LP optimum.
 _GROWTH = 4
@@ -277,10 +280,11 @@ def is_integral(model: IlpModel, x: np.ndarray) -> bool:
 def lagrangian_bound(model: IlpModel, row_dual: np.ndarray) -> tuple[float, np.ndarray]:
     """L(y) and the reduced costs d = c − Aᵀy for row multipliers y = ``row_dual``.
 
-    For every x with row_lower ≤ A x ≤ row_upper and col_lower ≤ x ≤ col_upper:
-    c·x = d·x + y·(A x) ≥ Σ_j min(d_j l_j, d_j u_j) + Σ_i min(y_i r_i, y_i R_i) + offset = L(y), and each
-    column j away from its preferred bound adds |d_j|·|x_j − b_j| on top. This holds for any y (no
-    solver tolerance is trusted): a multiplier that would face an infinite row bound is set to 0.
+    For every x with r ≤ A x ≤ R (row bounds) and l ≤ x ≤ u (column bounds):
+    c·x + offset = d·x + y·(A x) + offset ≥ Σ_j min(d_j l_j, d_j u_j) + Σ_i min(y_i r_i, y_i R_i) + offset
+    = L(y), and a column j away from the bound b_j its d_j prefers adds |d_j|·|x_j − b_j| on top. This
+    holds for any y, so no solver tolerance is trusted: a multiplier that would face an infinite row
+    bound is set to 0.
     """
     y = np.where(
         ((row_dual > 0) & np.isfinite(model.row_lower)) | ((row_dual < 0) & np.isfinite(model.row_upper)),
