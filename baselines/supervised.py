@@ -35,9 +35,11 @@ from attrackt.model.network import AssociationModel
 from attrackt.training import pick_device, seed_everything
 from attrackt.windows import SequenceTokens
 from benchmark.config import RunConfig
+from benchmark.data.datasets import check_train_eval_overlap
 from benchmark.data.sequence import Dataset
 from benchmark.entry_points import MethodFit, track_with_method
 from benchmark.errors import ConfigError
+from benchmark.tracking import tag_leakage
 
 
 def frame_range(tokens: SequenceTokens, start: int, stop: int) -> SequenceTokens:
@@ -95,6 +97,8 @@ def fit_supervised(dataset: Dataset, config: RunConfig, seed: int) -> MethodFit:
     the evaluation sequences; log the best model."""
     if not dataset.split.train:
         raise ConfigError(f"dataset {dataset.name!r} has no training sequences: the supervised baseline needs a train split")
+    with_gt = (*dataset.split.train, *dataset.split.val)  # trained on, or validated on to pick the checkpoint
+    tag_leakage(check_train_eval_overlap(dataset, with_gt, "supervised", config.data.allow_train_eval_overlap))
     rng = seed_everything(seed)
     device = pick_device(config.device)
     model = AssociationModel(config.model).to(device)

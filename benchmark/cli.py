@@ -71,13 +71,14 @@ def _run_prepare(args: argparse.Namespace) -> None:
 @dataclass(frozen=True)
 class Option:
     """A command-line option beyond the common ones, passed to the entry point as ``keyword``, or, with
-    ``override`` set, as that profile override (when given)."""
+    ``override`` set, as that profile override (when given). With ``const`` the flag alone means that value."""
 
     flag: str
     keyword: str
     help: str
     default: str = ""
     override: str | None = None
+    const: str | None = None
 
 
 ILP_WEIGHTS_RUN = Option(
@@ -195,6 +196,16 @@ _run_sweep.options = (GRID, WORKERS, EXECUTOR, SCHEDULER)  # type: ignore[attr-d
 SWEEP_RUN = Option("--sweep-run", "sweep_run", "report on the runs of this sweep run (id)")
 EXPERIMENT = Option("--experiment", "experiment", "report on the runs of this experiment (default: the current one)")
 OUTPUT = Option("--output", "output", "folder of the report", "reports")
+INCLUDE_NON_OPTIMAL = Option(
+    "--include-non-optimal", "include_non_optimal", "true: average runs whose links are not proven optimal with the "
+    "others (marked †) instead of in rows of their own", "false", const="true",
+)
+
+
+def _flag(parameter: str, text: str) -> bool:
+    if text.lower() not in ("true", "false"):
+        raise ConfigError(f"parameter {parameter}={text!r}: must be true or false")
+    return text.lower() == "true"
 
 
 def _run_report(args: argparse.Namespace) -> None:
@@ -203,10 +214,11 @@ def _run_report(args: argparse.Namespace) -> None:
 
     from benchmark.report import build_report
 
-    print(f"report: {build_report(args.sweep_run or None, args.experiment or None, Path(args.output))}")
+    include = _flag("include_non_optimal", args.include_non_optimal)
+    print(f"report: {build_report(args.sweep_run or None, args.experiment or None, Path(args.output), include)}")
 
 
-_run_report.options = (SWEEP_RUN, EXPERIMENT, OUTPUT)  # type: ignore[attr-defined]
+_run_report.options = (SWEEP_RUN, EXPERIMENT, OUTPUT, INCLUDE_NON_OPTIMAL)  # type: ignore[attr-defined]
 
 TUNE_METHOD = Option("--method", "method", "whose d2 the weights are tuned for: position, supervised, autoencoder, reid "
                      "or attrackt", "attrackt")
@@ -274,6 +286,7 @@ def _run_main(args: argparse.Namespace) -> int:
 
     import mlflow
 
+    from benchmark.mlflow_ui import runs_url
     from benchmark.report import build_report
 
     result = _sweep(args)
@@ -282,12 +295,14 @@ def _run_main(args: argparse.Namespace) -> int:
     for outcome in result.outcomes:
         print(f"  {outcome.spec.name:55} {outcome.status:9} {outcome.message}")
     uri = mlflow.get_tracking_uri()
+    experiment_id = mlflow.MlflowClient().get_run(result.sweep_run_id).info.experiment_id
     print(f"\nReport: {index}")
     print(f"MLflow runs: {uri} (sweep run {result.sweep_run_id})")
     if uri.startswith(("http://", "https://")):  # a tracking server serves its own UI
-        print(f"Browse them: {uri}")
+        print(f"Browse them: {runs_url(uri, experiment_id)}")
     else:
         print(f"Browse them: .venv/bin/mlflow ui --backend-store-uri {uri} --host 127.0.0.1 --port 5000")
+        print(f"  then open {runs_url('http://127.0.0.1:5000', experiment_id)} (expand the sweep run)")
     return _failures(result, args)
 
 
@@ -337,7 +352,8 @@ def build_parser() -> argparse.ArgumentParser:
         if name not in WITHOUT_COMMON:
             _common(command, dataset=name not in WITHOUT_DATASET)
         for option in getattr(run, "options", ()):
-            command.add_argument(option.flag, dest=option.keyword, default=option.default, help=option.help)
+            flag_alone = {"nargs": "?", "const": option.const} if option.const is not None else {}
+            command.add_argument(option.flag, dest=option.keyword, default=option.default, help=option.help, **flag_alone)
     return parser
 
 

@@ -29,6 +29,10 @@ class DataConfig(_Section):
     data_dir: str = Field("data", description="folder of generated and downloaded datasets")
     synth_seed: int = Field(0, ge=0, description="seed of the synthetic generator (fixed across run seeds)")
     synth: dict[str, Any] = Field(default_factory=dict, description="size overrides of the synthetic preset")
+    allow_train_eval_overlap: bool = Field(
+        False, description="let a method train with ground truth on sequences it is evaluated on (tagged "
+        "leakage.train_eval_overlap; its scores are not a test result); else such a run is refused"
+    )
 
 
 class LinkingConfig(_Section):

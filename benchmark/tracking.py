@@ -4,14 +4,14 @@ the tracking pipeline.
 
 Tracking URI: ``MLFLOW_TRACKING_URI`` when set, else ``sqlite:///mlflow.db`` in the working folder.
 Experiment: ``MLFLOW_EXPERIMENT_NAME`` / ``MLFLOW_EXPERIMENT_ID`` when set (``mlflow run`` sets the
-latter), else "attrackt-benchmark". An experiment the suite logs to without a kind gets the tag
-``mlflow.experimentKind = custom_model_development``, so that the MLflow UI (3.x) opens it on its runs
-table rather than on the GenAI overview of traces.
+latter), else "attrackt-benchmark"; it gets the suite's kind and saved view of the runs table for the
+MLflow UI where it has none (see ``benchmark.mlflow_ui``).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -20,13 +20,14 @@ from pathlib import Path  # noqa: E402
 
 import mlflow  # noqa: E402
 
+from benchmark.mlflow_ui import prepare_experiment  # noqa: E402
+
 DEFAULT_EXPERIMENT = "attrackt-benchmark"
 #: Set by a sweep: the parent run of every run it starts, and extra tags (JSON) such as the config hash.
 PARENT_RUN_ENV = "ATTRACKT_PARENT_RUN_ID"
 EXTRA_TAGS_ENV = "ATTRACKT_RUN_TAGS"
-#: The experiment tag the MLflow UI reads to choose an experiment's first page, and the suite's kind.
-EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
-EXPERIMENT_KIND = "custom_model_development"
+#: Tag "true" on a run that trained with ground truth on sequences it is evaluated on (an explicit opt-in).
+LEAKAGE_TAG = "leakage.train_eval_overlap"
 
 
 def use_default_store() -> None:
@@ -36,16 +37,27 @@ def use_default_store() -> None:
 
 
 def configure_tracking() -> str:
-    """The default store and the experiment runs go to (created when it does not exist yet, given the
-    suite's kind unless it has one); returns the experiment's id."""
+    """The default store and the experiment runs go to (created when it does not exist yet, prepared for
+    the MLflow UI); returns the experiment's id."""
     use_default_store()
+    client = mlflow.MlflowClient()
     if os.environ.get("MLFLOW_EXPERIMENT_ID"):
-        experiment = mlflow.get_experiment(os.environ["MLFLOW_EXPERIMENT_ID"])
+        experiment = client.get_experiment(os.environ["MLFLOW_EXPERIMENT_ID"])
+    elif name := os.environ.get("MLFLOW_EXPERIMENT_NAME"):  # MLflow starts runs there itself
+        experiment = client.get_experiment_by_name(name) or client.get_experiment(client.create_experiment(name))
     else:
-        experiment = mlflow.set_experiment(os.environ.get("MLFLOW_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT)
-    if EXPERIMENT_KIND_TAG not in experiment.tags:
-        mlflow.MlflowClient().set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+        experiment = mlflow.set_experiment(DEFAULT_EXPERIMENT)
+    prepare_experiment(experiment)
     return experiment.experiment_id
+
+
+def tag_leakage(sequences: tuple[str, ...]) -> None:
+    """Tag the active run as trained with ground truth on its evaluation ``sequences`` (LEAKAGE_TAG,
+    ``leakage.sequences``) and say so on stderr; nothing when there are none."""
+    if sequences:
+        mlflow.set_tags({LEAKAGE_TAG: "true", "leakage.sequences": ",".join(sequences)})
+        print(f"WARNING: trained with the ground truth of evaluation sequence(s) {', '.join(sequences)} "
+              "(data.allow_train_eval_overlap): the scores are not a test result", file=sys.stderr, flush=True)
 
 
 def current_experiment_id() -> str:

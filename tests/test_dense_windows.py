@@ -129,11 +129,13 @@ def labelled_windows_keep_their_labels(tokens, labels, augmented: bool) -> None:
         assert batch.valid.sum(dim=1).max() <= CAP
         for b in range(len(batch.rows)):
             position = {int(row): k for k, row in enumerate(batch.rows[b]) if row >= 0}
-            whole = [node for node, children in labels[tokens.name].items() if node in position and set(children) <= set(position)]
+            present = set(position)
+            whole = [node for node, children in labels[tokens.name].items() if {node, *children} <= present]
             assert whole, "no label survived the cap"
             for node in whole:
                 for child in labels[tokens.name][node]:
-                    assert batch.mask[b, position[node], position[child]] and batch.target[b, position[node], position[child]] == 1
+                    link = (b, position[node], position[child])
+                    assert batch.mask[link] and batch.target[link] == 1
 
 
 @pytest.mark.parametrize("augmented", [True, False])
@@ -220,7 +222,8 @@ def test_far_tokens_do_not_change_the_associations_of_near_ones(model):
     for tokens in (base, moved):
         batch = collate([tokens.window(0, 4, with_targets=False)])
         with torch.no_grad():
-            raw.append(quiet_parental_softmax(model(batch.coordinates, batch.features, batch.valid), batch.frames, batch.valid))
+            logits = model(batch.coordinates, batch.features, batch.valid)
+            raw.append(quiet_parental_softmax(logits, batch.frames, batch.valid))
     assert not torch.allclose(raw[0][0, 0, 3:], raw[1][0, 0, 3:], atol=1e-6)
 
 
@@ -228,11 +231,16 @@ def test_tta_thresholds_each_variant_then_averages_over_the_variants_that_kept_a
     window = tokens.window(0, 2, with_targets=False)
     small = window.subset(np.all(np.abs(window.yx - 500) < 100, axis=1))  # ~60 tokens, frames 0-1
     sequence = SequenceTokens("small", small.t, small.yx, small.features, np.full(len(small), -1), 2)
-    parents, children, scores = tile_associations(model, sequence.window(0, 2, False), np.ones(len(small), bool), sequence.centre, True, 10**6, CPU)
+    everything = np.ones(len(small), dtype=bool)
+    parents, children, scores = tile_associations(
+        model, sequence.window(0, 2, False), everything, sequence.centre, True, 10**6, CPU
+    )
     assert scores.shape == (8, len(parents))
     threshold = float(np.quantile(scores, 0.6))
     kept = scores >= threshold
-    table = predict_associations(model, sequence, np.arange(len(small)), window=2, min_association=threshold, tta=True, device=CPU)
+    table = predict_associations(
+        model, sequence, np.arange(len(small)), window=2, min_association=threshold, tta=True, device=CPU
+    )
     weight = {(p, c): w for p, c, w in zip(table["parent"], table["child"], table["weight"])}
     some, every = kept.any(axis=0), kept.all(axis=0)
     assert (some & ~every).any()  # pairs some variants drop: where thresholding first makes a difference

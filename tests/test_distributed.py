@@ -3,8 +3,10 @@ server backed by it, a Dask scheduler and two workers, each its own process on 1
 
 from __future__ import annotations
 
+import base64
 import glob
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -12,11 +14,13 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from unittest.mock import patch
 
 import distributed
 import pytest
@@ -263,3 +267,47 @@ def test_smoke_grid_on_postgres_mlflow_server_and_dask_workers(deployment, tmp_p
     printed = cli(["report", "--sweep-run", parent.info.run_id, "--output", str(tmp_path / "reports")], env, project)
     assert "index.html" in printed and (tmp_path / "reports" / "index.html").stat().st_size > 0
     assert "report/index.html" in {f.path for f in client.list_artifacts(parent.info.run_id, "report")}
+
+
+@pytest.mark.integration
+def test_basic_auth_server_refuses_strangers_and_takes_runs_with_credentials_from_the_environment(tmp_path, real_data):
+    """docs/distributed.md's secure server: MLflow's basic-auth app; the client's credentials come from
+    MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD, never from the URL, and are in no log or param."""
+    password = secrets.token_urlsafe(18)
+    config = tmp_path / "auth.ini"
+    config.write_text(
+        "[mlflow]\ndefault_permission = NO_PERMISSIONS\n"
+        f"database_uri = sqlite:///{tmp_path / 'auth.db'}\nadmin_username = admin\n"
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+    )
+    base = {key: value for key, value in os.environ.items() if not key.startswith("MLFLOW_")}
+    base["MLFLOW_DISABLE_TELEMETRY"] = "true"
+    server_env = base | {"MLFLOW_AUTH_CONFIG_PATH": str(config), "MLFLOW_AUTH_ADMIN_PASSWORD": password,
+                         "MLFLOW_FLASK_SERVER_SECRET_KEY": secrets.token_hex(16), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    uri = f"http://127.0.0.1:{free_port()}"
+    with ExitStack() as stack:
+        server, log = Services(stack, tmp_path).start("mlflow-auth", [
+            VENV_BIN / "mlflow", "server", "--app-name", "basic-auth", "--backend-store-uri", f"sqlite:///{tmp_path / 'mlflow.db'}",
+            "--artifacts-destination", str(tmp_path / "artifacts"), "--host", "127.0.0.1", "--port", uri.rsplit(":", 1)[1],
+            "--workers", "1",
+        ], server_env, tmp_path)
+        wait_until(lambda: answers(f"{uri}/health"), "the MLflow server with basic-auth", server, log)
+        search = f"{uri}/api/2.0/mlflow/experiments/search?max_results=1"
+        for credentials in (None, ("admin", "not-the-password")):
+            request = urllib.request.Request(search)
+            if credentials:
+                request.add_header("Authorization", "Basic " + base64.b64encode(":".join(credentials).encode()).decode())
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(request, timeout=10)
+            assert refused.value.code == 401
+
+        client_env = base | {"MLFLOW_TRACKING_URI": uri, "MLFLOW_TRACKING_USERNAME": "admin",
+                             "MLFLOW_TRACKING_PASSWORD": password, "MLFLOW_EXPERIMENT_NAME": "secure"}
+        printed = cli(["position", "--dataset", str(real_data), "--profile", "smoke",
+                       "--overrides", f"data.data_dir={tmp_path / 'data'}"], client_env, tmp_path)
+        run_id = printed.strip().splitlines()[-1].removeprefix("MLflow run: ")
+        with patch.dict(os.environ, {key: client_env[key] for key in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")}):
+            run = MlflowClient(uri).get_run(run_id)
+        assert run.info.status == "FINISHED" and run.data.metrics["AOGM"] >= 0
+        logged = [*run.data.params.values(), *run.data.tags.values(), printed, log.read_text()]
+        assert not any(password in text for text in logged) and "@" not in uri

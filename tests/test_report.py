@@ -42,16 +42,20 @@ class Store:
         self.clock = 1_700_000_000_000
         self.rng = np.random.default_rng(7)
 
-    def add(self, status: str = "FINISHED", metrics: dict[str, float] | None = None, **tags: str) -> str:
+    def add(self, status: str = "FINISHED", metrics: dict[str, float] | None = None, params: dict[str, str] | None = None,
+            **tags: str) -> str:
+        """A run with ``tags`` (profile quick and linking.optimal true unless given), ``params`` and metrics
+        (random Table 1 metrics by default)."""
         self.clock += 1000
-        run = self.client.create_run(self.experiment_id, start_time=self.clock, tags={"profile": "quick", **tags})
+        tags = {"profile": "quick", "linking.optimal": "true", **tags}
+        run = self.client.create_run(self.experiment_id, start_time=self.clock, tags={k: v for k, v in tags.items() if v})
         run_id = run.info.run_id
         if metrics is None:
             metrics = {name: float(self.rng.uniform(0, 1) if decimals == 3 else self.rng.uniform(0, 400))
                        for _, name, decimals in TABLE1_METRICS}
         logged = [Metric(name, value, self.clock, 0) for name, value in {**metrics, "01/AOGM": -1.0}.items()]
-        params = [Param("annotations", str(ANNOTATIONS_ALL[int(tags["seed"])]))] if tags.get("k") == "all" else []
-        self.client.log_batch(run_id, metrics=logged, params=params)
+        params = {**({"annotations": str(ANNOTATIONS_ALL[int(tags["seed"])])} if tags.get("k") == "all" else {}), **(params or {})}
+        self.client.log_batch(run_id, metrics=logged, params=[Param(key, value) for key, value in params.items()])
         self.client.set_terminated(run_id, status)
         self.logged[run_id] = {**tags, **metrics}
         return run_id
@@ -207,10 +211,11 @@ def test_no_runs_is_a_config_error(store, tmp_path, capsys):
 def test_mlproject_entry_point_matches_the_cli():
     entry = yaml.safe_load((Path(__file__).parents[1] / "MLproject").read_text())["entry_points"]["report"]
     defaults = {name: spec["default"] for name, spec in entry["parameters"].items()}
-    assert defaults == {"sweep_run": "", "experiment": "", "output": "reports"}
+    assert defaults == {"sweep_run": "", "experiment": "", "output": "reports", "include_non_optimal": "false"}
     command = shlex.split(entry["command"].format(**{k: shlex.quote(v) for k, v in defaults.items()}))
     args = build_parser().parse_args(command[3:])
     assert (args.command, args.sweep_run, args.experiment, args.output) == ("report", "", "", "reports")
+    assert args.include_non_optimal == "false" and build_parser().parse_args(["report", "--include-non-optimal"]).include_non_optimal == "true"
 
 
 def test_only_failed_runs_give_an_index_without_tables(store, tmp_path):
@@ -220,3 +225,83 @@ def test_only_failed_runs_give_an_index_without_tables(store, tmp_path):
     index = build_report(None, "failed-only", tmp_path).read_text()
     assert run.info.run_id in index and index.count("Skipped:") == 4
     assert not list((tmp_path / "tables").glob("*"))
+
+
+# --- configurations, optimality and leakage: what tables and figures keep apart and mark ------------------
+
+
+@pytest.fixture(scope="module")
+def variants(tracking) -> Store:
+    """Runs on synth-bacteria that differ in configuration, optimality and leakage, with known AOGM."""
+    client = MlflowClient()
+    made = Store(client, client.create_experiment("variants"))
+
+    def add(method: str, seed: int, aogm: float, params: dict[str, str] | None = None, **tags: str) -> str:
+        return made.add(method=method, dataset="synth-bacteria", seed=str(seed), metrics={"AOGM": aogm}, params=params, **tags)
+
+    made.duplicate = add("position", 0, 999.0)  # the same configuration and seed as a later run
+    made.kept = add("position", 0, 100.0)
+    add("position", 1, 110.0)
+    for seed, aogm in ((0, 50.0), (1, 60.0)):
+        add("position", seed, aogm, {"linking.w1": "2.0"})  # a later variant does not replace the defaults
+    for seed, aogm in ((0, 20.0), (1, 30.0)):
+        add("attrackt", seed, aogm)
+    add("attrackt", 2, 500.0, **{"linking.optimal": "false"})  # stopped at its time limit
+    add("attrackt", 3, 40.0, **{"linking.optimal": ""})  # made before the tag existed
+    add("reid", 0, 70.0, {"linking.solver": "greedy"}, **{"linking.optimal": ""})  # greedy: never optimal
+    add("supervised", 0, 5.0, {"data.allow_train_eval_overlap": "True"}, **{"leakage.train_eval_overlap": "true"})
+    for seed, aogm, optimal in ((0, 10.0, "true"), (1, 12.0, "true"), (2, 300.0, "false")):
+        add("finetune", seed, aogm, k="10", sampling="confidence", setup="interpolation", **{"linking.optimal": optimal})
+    return made
+
+
+def table_cells(path: Path) -> dict[str, dict[str, str]]:
+    columns, rows = read_markdown_table(path)
+    return {f"{row[0]} [{row[1]}]" if row[1] else row[0]: dict(zip(columns, row)) for row in rows}
+
+
+def test_variants_optimality_and_leakage_are_rows_and_marks(variants, tmp_path, capsys):
+    index = build_report(None, "variants", tmp_path)
+    printed = capsys.readouterr().out
+    table = tmp_path / "tables" / "table1_synth-bacteria_quick.md"
+    assert read_markdown_table(table)[0][:3] == ["Method", "Differs", "n"]
+    cells = {label: (row["n"], row["AOGM"]) for label, row in table_cells(table).items()}
+    assert cells == {
+        "Position only": ("2", "105.0 ± 7.1"),
+        "Position only [linking.w1=2.0]": ("2", "55.0 ± 7.1"),
+        "Pos. & Re-ID Emb.": ("0", "—"),
+        "Pos. & Re-ID Emb. † [linking.solver=greedy]": ("1", "70.0"),
+        "Pos. & A.E. Emb.": ("0", "—"),
+        "Pos. & Unsup. Assoc. (Attrackt) ?": ("3", "30.0 ± 10.0"),  # the time-limited run is kept out
+        "Pos. & Unsup. Assoc. (Attrackt) †": ("1", "500.0"),
+        "Pos. & Sup. Assoc.": ("0", "—"),
+        "Pos. & Sup. Assoc. § [data.allow_train_eval_overlap=True]": ("1", "5.0"),
+    }
+    text = table.read_text()
+    for note in ("† links not proven optimal", "kept out of the other rows' means", "? includes runs that do not record",
+                 "§ trained with ground truth on its evaluation sequences", "Differs: the fields"):
+        assert note in text, note
+    columns, rows = read_markdown_table(tmp_path / "tables" / "finetune_synth-bacteria_quick.md")
+    assert [(row[2], row[3], row[4]) for row in rows] == [("pre-trained (LoRA)", "2", "11.0 ± 1.4"), ("pre-trained (LoRA) †", "1", "300.0")]
+    points = pd.read_csv(tmp_path / "figures" / "aogm_vs_k.csv", dtype={"k": str}, keep_default_na=False)
+    assert sorted(zip(points["apart"], points["mean"], points["marks"])) == [(False, 11.0, ""), (True, 300.0, "†")]
+
+    dropped = pd.read_csv(tmp_path / "dropped.csv")  # never dropped without saying so: listed, printed, in the index
+    assert list(dropped["run_id"]) == [variants.duplicate]
+    assert dropped["reason"][0] == f"same configuration and seed as the later run {variants.kept}"
+    assert f"left out run {variants.duplicate} " in printed and variants.duplicate in index.read_text()
+    used = pd.read_csv(tmp_path / "runs.csv", keep_default_na=False)
+    assert variants.duplicate not in set(used["run_id"]) and len(used) == len(variants.logged) - 1
+    assert set(used.loc[used["method"] == "attrackt", "optimal"]) == {"true", "false", "unknown"}
+    assert " 1 of the runs used do not record whether their links are optimal" in index.read_text()  # greedy is known
+
+
+def test_include_non_optimal_averages_them_in_and_marks_the_row(variants, tmp_path):
+    assert main(["report", "--experiment", "variants", "--output", str(tmp_path), "--include-non-optimal"]) == 0
+    table = tmp_path / "tables" / "table1_synth-bacteria_quick.md"
+    cells = table_cells(table)
+    assert (cells["Pos. & Unsup. Assoc. (Attrackt) †?"]["n"], cells["Pos. & Unsup. Assoc. (Attrackt) †?"]["AOGM"]) == (
+        "4", expected_cell(pd.Series([20.0, 30.0, 40.0, 500.0]), 1))
+    assert "averaged in as asked" in table.read_text()
+    points = pd.read_csv(tmp_path / "figures" / "aogm_vs_k.csv", keep_default_na=False)
+    assert list(zip(points["apart"], points["mean"], points["n"], points["marks"])) == [(False, 107.33333333333333, 3, "†")]

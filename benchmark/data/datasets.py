@@ -4,11 +4,13 @@ Specs:
 
 - a folder in CTC layout. With a ``dataset.yaml`` (``name``, ``split: {train: [...], val: [...],
   test: [...]}``, sequence names quoted as strings) that split is used; without one every CTC
-  sequence found is both a training and an evaluation sequence (val empty).
+  sequence found is both a training and an evaluation sequence (val empty): a method that trains with
+  ground truth refuses such overlap unless asked (``check_train_eval_overlap``).
 - a folder of movies without GT (``NAME/tTTT.tif`` + ``NAME_SEG/maskTTT.tif``, see ``ctc.py``),
   used when the folder has no GT sequence: every movie is an evaluation sequence, none a training
   or validation one (a dataset.yaml may say otherwise); runs track them without scoring.
-- a ``.csv`` file of point data (see ``points.py``): every sequence is train and test, val empty.
+- a ``.csv`` file of point data (see ``points.py``): every sequence is train and test, val empty (the
+  same overlap).
 - ``hela``: CTC Fluo-N2DL-HeLa at ``<data_dir>/Fluo-N2DL-HeLa`` (or ``$ATTRACKT_HELA_DIR``); train
   01, test 02, val empty (the supervised baseline validates on 01's last frames instead, see
   ``supervised.held_out_fraction``); masks merged with the silver truth (``merge_st``) as in the paper.
@@ -30,7 +32,7 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -252,6 +254,25 @@ def _read_dataset_file(
         parts[part] = tuple(names)
     name = description.get("name")
     return (str(name) if name is not None else None), Split(**parts)
+
+
+def check_train_eval_overlap(dataset: Dataset, trained_on: Iterable[str], method: str, allow: bool) -> tuple[str, ...]:
+    """The evaluation sequences among ``trained_on`` (sequences ``method`` trains on with their ground
+    truth). ConfigError when there are any and ``allow`` (``data.allow_train_eval_overlap``) is false:
+    scored on the sequences it learnt, the method would report an inflated result."""
+    overlap = tuple(seq for seq in dict.fromkeys(trained_on) if seq in dataset.split.test)
+    if overlap and not allow:
+        if dataset.root.is_dir():
+            fix = (f"give the folder a split: {dataset.root / DATASET_FILE} with split: {{train: [...], test: [...]}} "
+                   "(a CTC folder without it uses every sequence for training and evaluation)")
+        else:
+            fix = f"{dataset.root} has no split (a point CSV uses every sequence for training and evaluation)"
+        raise ConfigError(
+            f"dataset {dataset.name!r}: {method} would train with the ground truth of sequence(s) {', '.join(overlap)} "
+            f"and be scored on them; {fix}, or run it anyway with -P overrides=\"data.allow_train_eval_overlap=true\" "
+            f"(--overrides on the command line; the run is then tagged leakage.train_eval_overlap=true)"
+        )
+    return overlap
 
 
 def _split_dict(split: Split) -> dict[str, list[str]]:

@@ -19,11 +19,8 @@ import mlflow
 import pandas as pd
 
 from benchmark.errors import ConfigError
-from benchmark.report.runs import CONFIG_KEYS, collect_runs
+from benchmark.report.runs import CONFIG_KEYS, NOT_METRICS, collect_runs
 from benchmark.results import write_results
-
-#: Columns of the report's run table that are no metric.
-_NOT_METRICS = {"run_id", "run_name", "status", "start_time", "sweep_run", "error", "annotations", *CONFIG_KEYS}
 
 
 def sweep_rows(sweep_run: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -33,7 +30,7 @@ def sweep_rows(sweep_run: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     runs = collect_runs(sweep_run)
     raw = mlflow.search_runs(filter_string=f"tags.sweep_run = '{sweep_run}'", search_all_experiments=True)
     logged = raw.set_index("run_id").loc[runs.finished["run_id"]]
-    metrics = [name for name in runs.finished.columns if name not in _NOT_METRICS]
+    metrics = [name for name in runs.finished.columns if name not in NOT_METRICS]
     rows = []
     for run, (_, details) in zip(runs.finished.to_dict("records"), logged.iterrows()):
         row = {"run": run["run_name"], "run_id": run["run_id"], **{key: run[key] for key in CONFIG_KEYS}}

@@ -2,28 +2,49 @@
 
 Runs come from a sweep (every run tagged ``sweep_run = <id>``, in any experiment) or from an
 experiment (by name; default ``MLFLOW_EXPERIMENT_NAME`` / ``MLFLOW_EXPERIMENT_ID``, else
-"attrackt-benchmark") of the current tracking URI. Only FINISHED runs enter tables and figures; of
-several finished runs of one configuration (method, dataset, profile, k, sampling, setup, seed) the
-latest counts.
+"attrackt-benchmark") of the current tracking URI. Only FINISHED runs enter tables and figures.
+
+What a run is compared with: its method, dataset, profile, k, sampling and setup (RUN_KEYS) and its
+resolved configuration, column ``config``: a hash of every profile field the run logged as a param
+(a field a run does not record counts as the profile's default, as options the suite adds are off by
+default) and of the data's fingerprint; ``data.data_dir`` (where data is stored) is left out.
+``differs`` names the fields that differ from the profile's defaults (``linking.solver=greedy``, ...)
+and data that differs from the latest run's on the same dataset. Of several finished runs of one
+configuration and seed the latest counts; the others are listed in ``RunSet.dropped`` with the reason.
+
+Per run also: ``optimal`` (tag ``linking.optimal``: "true", "false", or "unknown" for runs that do not
+record it, except that greedy linking is never optimal) and ``leakage`` (tag
+``leakage.train_eval_overlap``: trained with ground truth on its evaluation sequences).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from dataclasses import dataclass
+from functools import cache
 
 import mlflow
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
+from benchmark.config import PROFILES, flatten, load_config
 from benchmark.errors import ConfigError
 from benchmark.run_lookup import check_run_id
-from benchmark.tracking import DEFAULT_EXPERIMENT, use_default_store
+from benchmark.tracking import DEFAULT_EXPERIMENT, LEAKAGE_TAG, use_default_store
 
 METHODS = ("position", "reid", "autoencoder", "attrackt", "supervised", "finetune", "scratch")
 #: Tags (else params of the same name) copied into the table; missing ones are "".
 TAGS = ("method", "dataset", "profile", "k", "sampling", "setup", "seed", "sweep_run", "error")
-CONFIG_KEYS = ["method", "dataset", "profile", "k", "sampling", "setup", "seed"]
+#: What a run is about besides its configuration (a table row or figure line is one of each).
+RUN_KEYS = ["method", "dataset", "profile", "k", "sampling", "setup"]
+CONFIG_KEYS = [*RUN_KEYS, "seed"]
+OPTIMAL_TAG = "linking.optimal"
+#: Profile fields that do not change a run's result.
+NOT_RESULT_FIELDS = ("data.data_dir",)
+#: Columns of RunSet.finished that are not metrics.
+NOT_METRICS = {"run_id", "run_name", "status", "start_time", *TAGS, "annotations", "optimal", "leakage", "config", "differs"}
 
 
 @dataclass(frozen=True)
@@ -31,16 +52,17 @@ class RunSet:
     """The runs of one report.
 
     ``finished``: run_id, run_name, start_time, the TAGS, ``annotations`` (param, float; NaN where
-    absent) and one column per dataset-level metric (per-sequence ``<seq>/<metric>`` ones are dropped).
-    ``unfinished``: the runs whose status is not FINISHED (same columns plus ``status``).
-    ``superseded``: finished runs left out because a later run has the same configuration.
+    absent), ``optimal``, ``leakage``, ``config``, ``differs`` (see the module doc) and one column per
+    dataset-level metric (per-sequence ``<seq>/<metric>`` ones are dropped): the latest run of each
+    configuration and seed. ``unfinished``: the runs whose status is not FINISHED (same columns plus
+    ``status``). ``dropped``: finished runs left out (run_id, run_name, method, dataset, seed, reason).
     """
 
     source: str
     tracking_uri: str
     finished: pd.DataFrame
     unfinished: pd.DataFrame
-    superseded: int
+    dropped: pd.DataFrame
 
 
 def _column(raw: pd.DataFrame, name: str) -> pd.Series:
@@ -64,9 +86,46 @@ def _tidy(raw: pd.DataFrame) -> pd.DataFrame:
         }
     )
     frame["annotations"] = pd.to_numeric(_column(raw, "params.annotations"), errors="coerce")
+    optimal = _column(raw, f"tags.{OPTIMAL_TAG}").str.lower()
+    greedy = _field(raw, "linking.solver").str.contains("greedy")  # tag (solvers used) else the param
+    frame["optimal"] = optimal.where(optimal.isin(["true", "false"]), "unknown").mask(greedy, "false")
+    frame["leakage"] = _column(raw, f"tags.{LEAKAGE_TAG}").str.lower() == "true"
+    frame["config"], frame["differs"] = _configurations(raw, frame["profile"])
     metrics = raw[[name for name in raw if name.startswith("metrics.") and "/" not in name]]
     frame = pd.concat([frame, metrics.rename(columns=lambda name: name.removeprefix("metrics.")).astype(float)], axis=1)
     return frame[frame["method"].isin(METHODS)].reset_index(drop=True)
+
+
+@cache
+def _defaults(profile: str) -> dict[str, str]:
+    """The profile's fields that change a run's result, with their defaults as MLflow logs them (str);
+    none for a profile the suite does not know."""
+    if profile not in PROFILES:
+        return {}
+    return {key: str(value) for key, value in flatten(load_config(profile)).items() if key not in NOT_RESULT_FIELDS}
+
+
+def _configurations(raw: pd.DataFrame, profiles: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Per run, the hash of its resolved configuration and data (``config``) and what differs (``differs``)."""
+    fingerprints = _column(raw, "params.dataset.fingerprint")
+    latest = (  # the data of each dataset's latest run that records it
+        pd.DataFrame({"dataset": _field(raw, "dataset"), "fingerprint": fingerprints, "start": raw["start_time"]})
+        .query("fingerprint != ''").sort_values("start").groupby("dataset")["fingerprint"].last()
+    )
+    hashes, differs = [], []
+    for index, profile in profiles.items():
+        resolved = {}
+        for key, default in _defaults(profile).items():
+            logged = raw.at[index, f"params.{key}"] if f"params.{key}" in raw else None
+            resolved[key] = default if logged is None or pd.isna(logged) else str(logged)
+        fingerprint = fingerprints[index]
+        identity = json.dumps({"config": resolved, "data": fingerprint}, sort_keys=True)
+        hashes.append(hashlib.sha256(identity.encode()).hexdigest()[:10])
+        changed = [f"{key}={value}" for key, value in resolved.items() if value != _defaults(profile)[key]]
+        if fingerprint and fingerprint != latest.get(_field(raw, "dataset")[index], fingerprint):
+            changed.append(f"other data (fingerprint {fingerprint[:8]})")
+        differs.append(", ".join(changed))
+    return pd.Series(hashes, index=raw.index), pd.Series(differs, index=raw.index)
 
 
 def _experiment_ids(experiment: str | None) -> tuple[list[str], str]:
@@ -109,6 +168,11 @@ def collect_runs(sweep_run: str | None = None, experiment: str | None = None) ->
         )
     done = runs["status"] == "FINISHED"
     finished = runs[done].sort_values("start_time")
-    latest = finished.drop_duplicates(CONFIG_KEYS, keep="last").reset_index(drop=True)
+    same = [*CONFIG_KEYS, "config"]
+    keep = ~finished.duplicated(same, keep="last")
+    kept = finished[keep].set_index(same)["run_id"]
+    dropped = finished[~keep].assign(
+        reason=lambda t: [f"same configuration and seed as the later run {kept[tuple(row)]}" for row in t[same].values]
+    )[["run_id", "run_name", "method", "dataset", "seed", "reason"]].reset_index(drop=True)
     unfinished = runs[~done].sort_values("start_time").reset_index(drop=True)
-    return RunSet(source, mlflow.get_tracking_uri(), latest, unfinished, len(finished) - len(latest))
+    return RunSet(source, mlflow.get_tracking_uri(), finished[keep].reset_index(drop=True), unfinished, dropped)

@@ -2,7 +2,8 @@
 as Markdown, HTML and LaTeX.
 
 Cells read "mean ± std" over seeds (std: sample standard deviation, n − 1; the mean alone for one
-seed; "—" for none).
+seed; "—" for none). Each configuration of a method is its own row, non-optimal runs apart unless
+asked, with marks and notes (see ``report.marks``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from benchmark.report import paper
+from benchmark.report.marks import LEAKAGE, NOT_OPTIMAL, labelled, notes, split_rows
 
 #: Table 1 rows: method tag -> the paper's label, in the paper's order.
 TABLE1_METHODS = {
@@ -72,64 +74,96 @@ def k_order(k: str) -> tuple[int, int, str]:
     return (0, int(k), "") if k.isdigit() else (1, int(k != "all"), k)
 
 
-def table1(runs: pd.DataFrame, dataset: str, profile: str, name: str) -> Table:
-    """Table 1 of one dataset and profile: the five methods, with the paper's numbers beside ours
-    where the dataset is one of the paper's."""
+def table1(runs: pd.DataFrame, dataset: str, profile: str, name: str, include_non_optimal: bool = False) -> Table:
+    """Table 1 of one dataset and profile: the five methods (each configuration a row), with the paper's
+    numbers beside ours where the dataset is one of the paper's."""
     reference = paper.TABLE1.get(paper.paper_key(dataset) or "")
-    columns, rows = ["Method", "n"], []
+    method_rows = {method: split_rows(runs[runs["method"] == method], include_non_optimal) for method in TABLE1_METHODS}
+    differs = _with_differs(row for rows in method_rows.values() for row in rows)
+    columns, rows = ["Method", *(["Differs"] if differs else []), "n"], []
     for label, metric, _ in TABLE1_METRICS:
         columns += [label, f"{label} paper"] if reference and metric in reference["position"] else [label]
     for method, label in TABLE1_METHODS.items():
-        chosen = runs[runs["method"] == method]
-        row = [label, str(chosen["seed"].nunique())]
-        for _, metric, decimals in TABLE1_METRICS:
-            row.append(mean_std(chosen[metric] if metric in chosen else pd.Series(dtype=float), decimals))
-            if reference and metric in reference[method]:
-                row.append(f"{reference[method][metric]:.{decimals}f}")
-        rows.append(row)
+        for group in method_rows[method]:
+            chosen = group.runs
+            row = [labelled(label, group.marks), *([group.differs] if differs else []), str(chosen["seed"].nunique())]
+            for _, metric, decimals in TABLE1_METRICS:
+                row.append(mean_std(chosen[metric] if metric in chosen else pd.Series(dtype=float), decimals))
+                if reference and metric in reference[method]:
+                    row.append(f"{reference[method][metric]:.{decimals}f}")
+            rows.append(row)
     source = (
         "paper: Table 1 of the paper, mean of 10 runs."
         if reference
         else f"The paper's numbers do not apply: {dataset!r} is not one of the paper's datasets (hela, bacteria)."
     )
-    return Table(name, f"Table 1 — {group_label(dataset, profile)}", columns, rows, [STD_NOTE, source])
+    chosen = runs[runs["method"].isin(list(TABLE1_METHODS))]
+    return Table(name, f"Table 1 — {group_label(dataset, profile)}", columns, rows,
+                 [STD_NOTE, source, *notes(chosen, include_non_optimal)])
 
 
-def finetune_table(runs: pd.DataFrame, dataset: str, profile: str, name: str) -> Table:
-    """AOGM by setup x sampling x initialisation (rows) and k (columns), fine-tuned and from scratch;
-    for the paper's datasets the paper's Figure 2 values (interpolation) are added as rows."""
+def finetune_table(runs: pd.DataFrame, dataset: str, profile: str, name: str, include_non_optimal: bool = False) -> Table:
+    """AOGM by setup x sampling x initialisation (rows, each configuration apart) and k (columns),
+    fine-tuned and from scratch; for the paper's datasets the paper's Figure 2 values (interpolation)
+    are added as rows."""
     chosen = runs[runs["method"].isin(INITS.keys())]
     ks = sorted(chosen["k"].unique(), key=k_order)
-    rows = []
+    groups = []
     combos = chosen.groupby(["setup", "sampling", "method"], sort=False).size().index
     for setup, sampling, method in sorted(combos, key=lambda c: (_index(SETUPS, c[0]), c[1], _index(tuple(INITS), c[2]))):
         cells = chosen[(chosen["setup"] == setup) & (chosen["sampling"] == sampling) & (chosen["method"] == method)]
-        seeds = cells.groupby("k")["seed"].nunique()
+        groups += [(setup, sampling, method, row) for row in split_rows(cells, include_non_optimal) if len(row.runs)]
+    differs = _with_differs(row for *_, row in groups)
+    rows = []
+    for setup, sampling, method, group in groups:
+        seeds = group.runs.groupby("k")["seed"].nunique()
         n = str(seeds.min()) if seeds.min() == seeds.max() else f"{seeds.min()}–{seeds.max()}"
-        rows.append([setup, sampling, INITS[method], n] + [mean_std(cells.loc[cells["k"] == k, "AOGM"], 1) for k in ks])
+        rows.append([setup, sampling, labelled(INITS[method], group.marks), *([group.differs] if differs else []), n]
+                    + [mean_std(group.runs.loc[group.runs["k"] == k, "AOGM"], 1) for k in ks])
     key = paper.paper_key(dataset)
-    notes = [STD_NOTE]
+    table_notes = [STD_NOTE, *notes(chosen, include_non_optimal)]
     for sampling, values in paper.FIGURE2_INTERPOLATION.get(key or "", {}).items():
-        rows.append(["interpolation", sampling, "paper (Fig. 2)", ""] + [_paper_value(values.get(k)) for k in ks])
+        rows.append(["interpolation", sampling, "paper (Fig. 2)", *([""] if differs else []), ""]
+                    + [_paper_value(values.get(k)) for k in ks])
     if key:
-        notes.append(
+        table_notes.append(
             "paper: Figure 2 read off the plot (±3 %); extrapolation with all annotations "
             f"≈ {paper.EXTRAPOLATION_ALL[key]:g}."
         )
     counts = chosen[chosen["k"] == "all"].groupby("setup")["annotations"].mean().dropna()
     if len(counts):
         ordered = sorted(counts.items(), key=lambda item: _index(SETUPS, item[0]))
-        notes.append("k = all: " + ", ".join(f"{count:.0f} annotations ({setup})" for setup, count in ordered) + ".")
-    columns = ["Setup", "Sampling", "Init", "n"] + [f"k={k}" for k in ks]
-    return Table(name, f"AOGM after fine-tuning — {group_label(dataset, profile)}", columns, rows, notes)
+        table_notes.append("k = all: " + ", ".join(f"{count:.0f} annotations ({setup})" for setup, count in ordered) + ".")
+    columns = ["Setup", "Sampling", "Init", *(["Differs"] if differs else []), "n"] + [f"k={k}" for k in ks]
+    return Table(name, f"AOGM after fine-tuning — {group_label(dataset, profile)}", columns, rows, table_notes)
+
+
+def _with_differs(rows) -> bool:
+    """Whether any of ``rows`` is a variant (then tables get a Differs column)."""
+    return any(row.differs for row in rows)
 
 
 def runs_table(runs: pd.DataFrame) -> Table:
-    """Number of finished runs per dataset (and profile) and method."""
-    counts = runs.groupby(["dataset", "profile", "method"]).size().unstack(fill_value=0)
-    methods = [method for method in (*TABLE1_METHODS, *INITS) if method in counts]
-    rows = [[group_label(*group)] + [str(counts.loc[group, m]) for m in methods] for group in counts.index]
-    return Table("runs", "Finished runs used", ["Dataset"] + methods, rows)
+    """Number of finished runs per dataset (and profile) and method, with how many are marked."""
+    methods = [method for method in (*TABLE1_METHODS, *INITS) if method in set(runs["method"])]
+    rows = []
+    for (dataset, profile), group in runs.groupby(["dataset", "profile"]):
+        row = [group_label(dataset, profile)]
+        for method in methods:
+            chosen = group[group["method"] == method]
+            marked = [f"{count} {mark}" for mark, count in (
+                (NOT_OPTIMAL, int((chosen["optimal"] == "false").sum())), (LEAKAGE, int(chosen["leakage"].sum()))) if count]
+            row.append(f"{len(chosen)} ({', '.join(marked)})" if marked else str(len(chosen)))
+        rows.append(row)
+    note = f"(n {NOT_OPTIMAL}, n {LEAKAGE}): how many of them have links not proven optimal, or trained on their evaluation sequences."
+    marked = any(cell.endswith(")") for row in rows for cell in row[1:])
+    return Table("runs", "Finished runs used", ["Dataset"] + methods, rows, [note] if marked else [])
+
+
+def dropped_table(dropped: pd.DataFrame) -> Table:
+    """Finished runs left out of the tables and figures, and why."""
+    columns = ["run_id", "run_name", "method", "dataset", "seed", "reason"]
+    return Table("dropped", "Finished runs left out", columns, [list(map(str, row)) for row in dropped[columns].itertuples(index=False)])
 
 
 def unfinished_table(runs: pd.DataFrame) -> Table:
