@@ -95,8 +95,8 @@ def plans(device: torch.device, quick_only: bool) -> list[Plan]:
         ]
     else:
         out = [
-            Plan("quick", 8, ((2, 1024),), repeats=4, warmup=0, inference_repeats=1, tta_frames=None),
-            Plan("paper", 2, ((1, 1024),), repeats=3, warmup=0, inference_repeats=1, tta_frames=8),
+            Plan("quick", 8, ((2, 1024),), repeats=6, warmup=1, inference_repeats=1, tta_frames=None),
+            Plan("paper", 2, ((1, 1024),), repeats=5, warmup=1, inference_repeats=1, tta_frames=8),
         ]
     return out[:1] if quick_only else out
 

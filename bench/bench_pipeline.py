@@ -9,7 +9,8 @@ stage of the pipeline runs in a fresh process, so that its peak memory is its ow
 - ``reid``: Re-ID (NT-Xent) training steps;
 - ``train_step``: association-model training steps: supervised and Attrackt objectives on the
   profile's training windows (crop, augmentation, token cap), and supervised on windows of exactly
-  ``model.max_tokens`` tokens (the cap, the densest windows the model can get);
+  ``model.max_tokens`` tokens (the cap, the densest windows the model can get), measured on
+  ``--dense-batch`` windows and scaled linearly to the profile's batch;
 - ``inference``: Â of the evaluation sequence at stride 1, TTA off over the whole sequence, TTA off
   and on over a block of frames (``--tta-frames``); whole-sequence TTA on is projected by the
   on/off ratio of that block (``--tta-frames 0``: measured over the whole sequence instead);
@@ -239,7 +240,7 @@ def stage_train_step(args: argparse.Namespace) -> tuple[Timing, dict]:
     rng = np.random.default_rng(0)
     embeddings = embedding_tables({t.name: rng.normal(size=(len(t.t), 64)) for t in tokens}, cpu)
     test = next(t for t in tokens if t.name == dataset.split.test[0])
-    dense_windows = _dense_windows(test, config.model.window, config.model.max_tokens, config.supervised.batch_size)
+    dense_windows = _dense_windows(test, config.model.window, config.model.max_tokens, args.dense_batch)
     seen: dict[str, list[int]] = {"supervised": [], "attrackt": [], "dense": []}
 
     def counted(kind: str, batches: Iterator) -> Iterator:
@@ -261,10 +262,16 @@ def stage_train_step(args: argparse.Namespace) -> tuple[Timing, dict]:
             name: _median_step(_train_step(model, loss, counted(name.removesuffix("_step"), batches), adamw=True), args.steps)
             for name, (loss, batches) in steps.items()
         }
+    # The dense step is measured on dense_batch windows and scaled linearly to the profile's batch.
+    scale = config.supervised.batch_size / args.dense_batch
+    details["dense_step_measured"] = details["dense_step"]
+    details["dense_step"] = {key: value * scale for key, value in details["dense_step"].items()}
+    windows = {"supervised": config.supervised.batch_size, "attrackt": config.attrackt.batch_size, "dense": args.dense_batch}
     details.update(
         batch_size=config.supervised.batch_size,
+        dense_batch=args.dense_batch,
         crop_size=config.supervised.crop_size,
-        tokens_per_window={kind: float(np.mean(n)) / config.supervised.batch_size for kind, n in seen.items()},
+        tokens_per_window={kind: float(np.mean(n)) / windows[kind] for kind, n in seen.items()},
         n_parameters=model.backbone.n_parameters(),
     )
     return timing, details
@@ -426,10 +433,15 @@ def run_stages(args: argparse.Namespace) -> dict[str, dict]:
     """Every stage of ``args.stages`` in its own process, in order; stops at the first that fails."""
     results = {}
     for stage in args.stages:
+        done = _stage_file(args.workdir, stage)
+        if args.resume and done.is_file() and "peak_rss_gib" in (earlier := json.loads(done.read_text())):
+            results[stage] = earlier
+            print(f"{stage:>11}: measured earlier ({done})", flush=True)
+            continue
         command = [
             sys.executable, __file__, "--stage", stage, "--workdir", str(args.workdir), "--profile", args.profile,
             "--steps", str(args.steps), "--threads", str(args.threads), "--tta-frames", str(args.tta_frames),
-            "--embed-sample", str(args.embed_sample),
+            "--embed-sample", str(args.embed_sample), "--dense-batch", str(args.dense_batch),
         ]
         load = os.getloadavg()[0]
         _stage_file(args.workdir, stage).unlink(missing_ok=True)
@@ -438,6 +450,7 @@ def run_stages(args: argparse.Namespace) -> dict[str, dict]:
             sys.exit(f"stage {stage} failed (exit {child['returncode']}):\n{child['output'][-3000:]}")
         result = json.loads(_stage_file(args.workdir, stage).read_text())
         result.update(peak_rss_gib=child["peak_rss_gib"], load_before=load, load_after=os.getloadavg()[0])
+        _stage_file(args.workdir, stage).write_text(json.dumps(result))
         results[stage] = result
         print(f"{stage:>11}: {result['wall_s']:8.1f} s wall, {result['cpu_s']:8.1f} s CPU  peak RSS "
               f"{child['peak_rss_gib']:.2f} GiB", flush=True)
@@ -449,7 +462,7 @@ def print_stages(results: dict[str, dict]) -> None:
     for stage, r in results.items():
         details = ", ".join(f"{k}={_short(v)}" for k, v in r["details"].items() if k != "sequences")
         print(f"{stage:<11} | {r['wall_s']:7.1f} | {r['cpu_s']:7.1f} | {r['setup_s']:7.1f} | {r['peak_rss_gib']:12.2f} | "
-              f"{r['load_before']:5.1f} / {r['load_after']:5.1f}     | {details}")
+              f"{_short(r['load_before']):>5} / {_short(r['load_after']):>5}     | {details}")
     for name, seq in results.get("read", {}).get("details", {}).get("sequences", {}).items():
         print(f"  sequence {name}: {seq}")
 
@@ -636,7 +649,10 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--tta-frames", type=int, default=12, help="frames of the TTA block; 0: TTA over the whole sequence")
     parser.add_argument("--embed-sample", type=int, default=2048, help="detections embedded to time it; 0: all")
+    parser.add_argument("--dense-batch", type=int, default=2, help="windows of the dense step measured (scaled to the "
+                        "profile's batch; 8 x 2048 tokens needs more than 23 GB at the paper size on a CPU)")
     parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES))
+    parser.add_argument("--resume", action="store_true", help="reuse the stages a previous run in --workdir finished")
     parser.add_argument("--entry-points", choices=("smoke", "quick", "paper"), help="run every entry point instead")
     parser.add_argument("--timeout", type=float, default=3600, help="s per entry point (--entry-points)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")

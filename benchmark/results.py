@@ -83,7 +83,9 @@ def check_results(document: Any, path: Path) -> None:
     if document.get("schema", SCHEMA) != SCHEMA:
         raise DataError(path, f"field schema: {document['schema']!r}, this suite reads schema {SCHEMA}")
     if not _is_date(document["date"]):
-        raise DataError(path, f"field date: {document['date']!r} is no ISO 8601 date, or date and time with a UTC offset")
+        raise DataError(
+            path, f"field date: {document['date']!r} is no ISO 8601 date, or date and time with a UTC offset"
+        )
     for name in ("machine", "versions"):
         if not isinstance(document[name], dict) or not document[name]:
             raise DataError(path, f"field {name}: must be a non-empty object")

@@ -52,7 +52,8 @@ def named_run(parameter: str, run_id: str, entry_point: str, dataset: Dataset | 
 
 
 def latest_run(
-    entry_point: str, dataset: Dataset, profile: str, params: dict[str, str], tag: str | None = None, *, seed: int | None
+    entry_point: str, dataset: Dataset, profile: str, params: dict[str, str], tag: str | None = None, *,
+    seed: int | None,
 ) -> Run | None:
     """The latest finished ``entry_point`` run on ``dataset`` with ``profile``, ``seed`` (None: any),
     the given ``params`` values and (if given) the tag ``tag``; None when there is none."""

@@ -23,7 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent  # the project folder
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sweep-run", required=True, help="id of the sweep run (the main job's, or any sweep's)")
-    parser.add_argument("--out", type=Path, default=ROOT / "results", help="folder of the results file (default results/)")
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "results", help="folder of the results file (default results/)"
+    )
     args = parser.parse_args(argv)
     try:
         use_default_store()

@@ -40,7 +40,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if rendered == text:
         return 0
-    diff = difflib.unified_diff(text.splitlines(True), rendered.splitlines(True), f"{args.file} (now)", f"{args.file} (rendered)")
+    diff = difflib.unified_diff(
+        text.splitlines(True), rendered.splitlines(True), f"{args.file} (now)", f"{args.file} (rendered)"
+    )
     sys.stdout.writelines(diff)
     print(f"{args.file} differs from its committed results: run scripts/render_readme.py --write", file=sys.stderr)
     return 1

@@ -435,7 +435,9 @@ def _numbered_files(folder: Path, pattern: re.Pattern[str]) -> list[Path]:
         by_frame[frame] = path
     if misnamed:
         shown = ", ".join(misnamed[:5]) + (", ..." if len(misnamed) > 5 else "")
-        warnings.warn(f"{folder}: skipped {len(misnamed)} file(s) named like frames but in other case: {shown}", stacklevel=2)
+        warnings.warn(
+            f"{folder}: skipped {len(misnamed)} file(s) named like frames but in other case: {shown}", stacklevel=2
+        )
     n_frames = max(by_frame, default=-1) + 1
     if len(by_frame) < n_frames:  # the first 11 gaps lie below len(by_frame) + 11: never walk a huge range
         missing = list(islice((frame for frame in range(n_frames) if frame not in by_frame), 11))

@@ -75,7 +75,8 @@ def _agreed(logged: pd.DataFrame, columns: list[str], sweep_run: str) -> dict[st
 def _logged(logged: pd.DataFrame, prefix: str, sweep_run: str) -> dict[str, str]:
     """The agreed params ``<prefix>.*`` of the runs, by the rest of their name."""
     columns = [name for name in logged.columns if name.startswith(f"params.{prefix}.")] or [f"params.{prefix}.*"]
-    return {name.removeprefix(f"params.{prefix}."): value for name, value in _agreed(logged, columns, sweep_run).items()}
+    agreed = _agreed(logged, columns, sweep_run)
+    return {name.removeprefix(f"params.{prefix}."): value for name, value in agreed.items()}
 
 
 def export_sweep(sweep_run: str, folder: Path) -> Path:

@@ -57,7 +57,8 @@ def aogm_by_method(rows: pd.DataFrame) -> str:
 
 def seeds_note(rows: pd.DataFrame) -> str:
     seeds = sorted(rows["seed"].unique())
-    return f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}; mean ± sample std over seeds where several"
+    listed = ", ".join(map(str, seeds))
+    return f"seed{'s' if len(seeds) > 1 else ''} {listed}; mean ± sample std over seeds where several"
 
 
 @dataclass(frozen=True)

@@ -177,7 +177,9 @@ def assert_holds(dataset: Dataset, truth: dict[str, pd.DataFrame], kind: str) ->
         assert detections["node_id"].tolist() == list(range(len(detections))), f"{kind}: node ids are not row numbers"
         parent = detections["parent_id"].to_numpy()
         root = parent == NO_PARENT
-        of_parent = {column: np.where(root, NO_PARENT, detections[column].to_numpy()[np.where(root, 0, parent)]) for column in key}
+        of_parent = {
+            column: np.where(root, NO_PARENT, detections[column].to_numpy()[np.where(root, 0, parent)]) for column in key
+        }
         loaded = detections[[*key, "y", "x"]].assign(parent_t=of_parent["t"], parent_label=of_parent["label"])
         loaded = loaded.sort_values(key, ignore_index=True)
         expected = expected.sort_values(key, ignore_index=True)

@@ -28,7 +28,10 @@ from benchmark.config import PROFILES, parse_override
 from benchmark.errors import ConfigError
 from benchmark.sweep.executors import EXECUTORS, SCHEDULER_ADDRESS
 from benchmark.sweep.grid import load_grid
-from fuzzing import FUZZ, LETTERS, PRINTABLE, Draw, Expect, fresh_folder, fresh_points, is_int, record, templates, time_limit
+from fuzzing import (
+    Draw, Expect, FUZZ, LETTERS, PRINTABLE, fresh_folder, fresh_points, is_int, outcome_table, record, templates,
+    time_limit,
+)
 from test_ctc_files import FILE_KINDS
 from test_ctc_folder import FOLDER_KINDS
 from test_ctc_man_track import TABLE_KINDS
@@ -36,7 +39,7 @@ from test_ctc_pixels import IMAGE_KINDS, PIXEL_KINDS
 from test_grid_files import CONFIG, NOT_FLOATS, NUMERIC_KEYS
 from test_point_csv import CSV_KINDS
 
-__all__ = ["templates"]
+__all__ = ["outcome_table", "templates"]
 
 ENTRY_MODULES = (
     "baselines.position",

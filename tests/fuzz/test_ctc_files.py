@@ -14,9 +14,12 @@ import tifffile
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fuzzing import FUZZ, LOADS, Draw, Expect, Folder, check_read, fails, fresh_folder, read_folder, templates, track_lines
+from fuzzing import (
+    Draw, Expect, FUZZ, Folder, LOADS, check_read, fails, fresh_folder, outcome_table, read_folder, templates,
+    track_lines,
+)
 
-__all__ = ["FILE_KINDS", "templates"]
+__all__ = ["outcome_table", "FILE_KINDS", "templates"]
 
 UNREADABLE = "not a readable TIFF file"
 GAP = "without gaps; missing frame"

@@ -12,9 +12,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fuzzing import FRAME_NAME, FUZZ, LETTERS, LOADS, Draw, Expect, Folder, check_read, fails, fresh_folder, loads, read_folder, templates
+from fuzzing import (
+    Draw, Expect, FRAME_NAME, FUZZ, Folder, LETTERS, LOADS, check_read, fails, fresh_folder, loads, outcome_table,
+    read_folder, templates,
+)
 
-__all__ = ["templates"]
+__all__ = ["outcome_table", "templates"]
 
 #: The warnings of files and folders the reader skips.
 MISNAMED_FRAMES = r"skipped \d+ file\(s\) named like frames but in other case"

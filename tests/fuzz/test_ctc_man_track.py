@@ -11,11 +11,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fuzzing import (
-    FUZZ, LOADS, NOT_INTEGERS, TRACK_LINES, TRACKS, Draw, Expect, Folder, check_read, fails, fresh_folder, read_folder,
-    templates,
+    Draw, Expect, FUZZ, Folder, LOADS, NOT_INTEGERS, TRACKS, TRACK_LINES, check_read, fails, fresh_folder,
+    outcome_table, read_folder, templates,
 )
 
-__all__ = ["TABLE_KINDS", "templates"]
+__all__ = ["outcome_table", "TABLE_KINDS", "templates"]
 
 
 def edited(line: int, fields: list[str]) -> list[str]:

@@ -11,9 +11,12 @@ import tifffile
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fuzzing import FUZZ, LOADS, TRACKS, Draw, Expect, Folder, check_read, fails, fresh_folder, read_folder, templates, track_lines
+from fuzzing import (
+    Draw, Expect, FUZZ, Folder, LOADS, TRACKS, check_read, fails, fresh_folder, outcome_table, read_folder,
+    templates, track_lines,
+)
 
-__all__ = ["IMAGE_KINDS", "PIXEL_KINDS", "templates"]
+__all__ = ["outcome_table", "IMAGE_KINDS", "PIXEL_KINDS", "templates"]
 
 SPAN = r"but the masks show it in frames"
 

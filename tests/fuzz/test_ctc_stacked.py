@@ -10,12 +10,12 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fuzzing import FUZZ, check_read, either, fresh_folder, read_folder, templates
+from fuzzing import FUZZ, check_read, either, fresh_folder, outcome_table, read_folder, templates
 from test_ctc_files import FILE_KINDS
 from test_ctc_man_track import TABLE_KINDS
 from test_ctc_pixels import IMAGE_KINDS, PIXEL_KINDS
 
-__all__ = ["templates"]
+__all__ = ["outcome_table", "templates"]
 
 
 @settings(FUZZ, max_examples=60)

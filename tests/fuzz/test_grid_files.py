@@ -19,9 +19,9 @@ from attrackt.sampling import STRATEGIES
 from benchmark.config import PROFILES, flatten, load_config
 from benchmark.errors import ConfigError
 from benchmark.sweep.grid import GRIDS, TABLE1_METHODS, load_grid
-from fuzzing import FUZZ, LETTERS, NON_INTEGRAL, Draw, is_number, record, time_limit
+from fuzzing import Draw, FUZZ, LETTERS, NON_INTEGRAL, is_number, outcome_table, record, time_limit
 
-__all__ = ["CONFIG", "NOT_FLOATS", "NUMERIC_KEYS"]
+__all__ = ["outcome_table", "CONFIG", "NOT_FLOATS", "NUMERIC_KEYS"]
 
 VALID_GRID = {
     "profile": "smoke",

@@ -14,11 +14,11 @@ from hypothesis import strategies as st
 
 from benchmark.data.datasets import resolve_dataset
 from fuzzing import (
-    BEYOND_INT64, FUZZ, INTEGER_COLUMNS, LOADS, NA_TOKENS, NON_INTEGRAL, NOT_NUMBERS, REQUIRED, Draw, Expect, Points,
-    check_read, fails, fresh_points,
+    BEYOND_INT64, Draw, Expect, FUZZ, INTEGER_COLUMNS, LOADS, NA_TOKENS, NON_INTEGRAL, NOT_NUMBERS, Points,
+    REQUIRED, check_read, fails, fresh_points, outcome_table,
 )
 
-__all__ = ["CSV_KINDS"]
+__all__ = ["outcome_table", "CSV_KINDS"]
 
 UNREADABLE = r"cannot read the CSV"
 MISSING_COLUMN = r"missing column\(s\) [a-z_, ]+; need t, y, x, id, parent_id"
@@ -123,7 +123,8 @@ def extra_fields(draw: Draw, doc: Points) -> Expect:
     extra = draw(st.lists(st.sampled_from(["", "1", "x", "-1"]), min_size=1, max_size=2))
     for row in rows:
         doc.rows[row] += extra
-    return fails(doc.path, lines=[doc.line(rows[0])], says=rf"{len(doc.columns) + len(extra)} fields but the header has {len(doc.columns)}")
+    fields = len(doc.columns) + len(extra)
+    return fails(doc.path, lines=[doc.line(rows[0])], says=rf"{fields} fields but the header has {len(doc.columns)}")
 
 
 def too_few_fields(draw: Draw, doc: Points) -> Expect:
@@ -145,7 +146,8 @@ def rows_without_values(draw: Draw, doc: Points) -> Expect:
 
 def no_detections(draw: Draw, doc: Points) -> Expect:
     doc.raw = draw(st.sampled_from([b"", b"\n", b"\n\n", b"t,y,x,id,parent_id\n", b"t,y,x,id,parent_id\n\n\n", b"  \n"]))
-    return fails(doc.path, lines=[None, 1], says=r"no detections: the file has only a header|No columns to parse from file|missing column")
+    says = r"no detections: the file has only a header|No columns to parse from file|missing column"
+    return fails(doc.path, lines=[None, 1], says=says)
 
 
 def csv_not_utf8(draw: Draw, doc: Points) -> Expect:
