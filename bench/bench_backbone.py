@@ -22,7 +22,7 @@ On the CPU, sizes and repeats are cut down and torch runs 1 thread unless ``--th
 
 Usage: .venv-bench/bin/python bench/bench_backbone.py [--device cpu|cuda] [--quick-only] [--threads N]
        [--out bench/results]
-Results: ``<out>/backbone-<date>-<device>.json`` (benchmark.results format: date, machine, versions
+Results: ``<out>/backbone-<date>T<hhmm>-<device>.json`` (UTC) (benchmark.results format: date, machine, versions
 including trackastra's, one flat row per measurement).
 """
 
@@ -374,8 +374,8 @@ def main() -> None:
         measured = bench_training(models, batches, plan, device) + bench_inference(models, tokens, plan, config, device)
         rows += [shared | row for row in measured]
     print_tables(rows)
-    day = provenance["date"][:10]
-    path = args.out / f"backbone-{day}-{device.type}.json"
+    moment = provenance["date"][:16].replace(":", "")  # 2026-12-03T2059 (UTC)
+    path = args.out / f"backbone-{moment}-{device.type}.json"
     write_results(path, rows, source=" ".join(["bench/bench_backbone.py", *sys.argv[1:]]), **provenance)
     print(f"results written to {path}")
 

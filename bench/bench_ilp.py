@@ -6,7 +6,7 @@ Instances, each built exactly as ``benchmark.linking.link`` builds it:
   inherited by daughters (d2 = embedding distance, w2 = +1), sized like the paper's HeLa (~25,000
   detections) and Bacteria (~6,400) and a small "check" instance; and ``bacteria-w2neg``, the
   Bacteria-scale one with w2 = -1 (rewarding dissimilar links), whose LP is fractional in many pairs;
-- the epithelium simulation (``../shared/data/epithelium-simulation``, dense tissue, ~515 cells per
+- the epithelium simulation (``tests/data/epithelium-simulation``, a copy of ``../shared/data``, dense tissue, ~515 cells per
   frame, position only): LP relaxations fractional in 1 (sample0) and 4 (sample1) of 14 frame pairs.
 
 Per instance: the LP relaxation of the whole model (HiGHS), our ILP (``solve_decomposed``: frame
@@ -73,7 +73,7 @@ WEIGHTS = LinkingWeights(w1=1.0, w2=1.0, b=0.0, appear=1.0, disappear=1.0)
 #: The Bacteria-scale preset with embedding distances rewarded: fractional LPs in many frame pairs.
 WEIGHTS_W2NEG = LinkingWeights(w1=1.0, w2=-1.0, b=0.0, appear=1.0, disappear=1.0)
 #: The dense point data (next to the repository, see its SOURCE.md); position only.
-EPITHELIUM = Path(__file__).resolve().parents[2] / "shared" / "data" / "epithelium-simulation"
+EPITHELIUM = Path(__file__).resolve().parents[1] / "tests" / "data" / "epithelium-simulation"
 INSTANCES = ("hela", "bacteria", "check", "bacteria-w2neg", "epithelium-sample0", "epithelium-sample1")
 
 

@@ -33,7 +33,7 @@ from conftest import unavailable
 from test_linking import assert_feasible, charged, random_points
 
 #: The epithelium simulation (dense tissue, ~515 cells per frame): see its SOURCE.md.
-EPITHELIUM = Path(__file__).resolve().parents[2] / "shared" / "data" / "epithelium-simulation"
+EPITHELIUM = Path(__file__).resolve().parent / "data" / "epithelium-simulation"  # copy of ../shared/data
 
 
 def odd_cycles(n_frames: int = 4, pins=None):
@@ -166,7 +166,7 @@ def epithelium(sample: str) -> tuple[np.ndarray, np.ndarray]:
     """Frames and centroids of the epithelium simulation's ``sample``."""
     path = EPITHELIUM / f"{sample}.csv"
     if not path.is_file():
-        unavailable(f"{path} is missing (the shared data folder next to the repository)")
+        unavailable(f"{path} is missing")
     points = pd.read_csv(path)
     return points["t"].to_numpy(), points[["y", "x"]].to_numpy(float)
 

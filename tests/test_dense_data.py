@@ -1,5 +1,6 @@
 """Dense real-world-sized point data (issue 15.2): every method that runs on points completes on the
-simulated epithelium lineages of ../shared/data/epithelium-simulation (~515 cells per frame, so a
+simulated epithelium lineages of tests/data/epithelium-simulation (copied from ../shared/data;
+~515 cells per frame, so a
 6-frame window holds ~3,000 tokens, above the paper's 2,048 cap)."""
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from baselines.supervised import run_supervised
 from benchmark.data.points import read_points_csv
 from conftest import last_run
 
-EPITHELIUM = Path(__file__).resolve().parents[2] / "shared" / "data" / "epithelium-simulation"
+EPITHELIUM = Path(__file__).resolve().parent / "data" / "epithelium-simulation"  # copy of ../shared/data
 
 pytestmark = pytest.mark.slow
 
