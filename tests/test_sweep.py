@@ -14,7 +14,6 @@ from mlflow.tracking import MlflowClient
 from benchmark.cli import main
 from benchmark.errors import ConfigError
 from benchmark.sweep.grid import expand, load_grid
-from benchmark.sweep.runner import run_sweep
 
 
 def write_grid(folder: Path, **fields) -> str:
