@@ -54,11 +54,13 @@ from attrackt.unsupervised import RESOLVED_AUTOENCODER_RUN
 from attrackt.unsupervised_loss import AttracktModel, attrackt_losses, embedding_tables
 from attrackt.windows import SequenceTokens
 from benchmark.config import RunConfig, flatten
+from benchmark.data.datasets import check_train_eval_overlap
 from benchmark.data.sequence import Dataset, Sequence
 from benchmark.entry_points import MethodFit, track_with_method
 from benchmark.errors import ConfigError, DataError
 from benchmark.pipeline import track_sequence
 from benchmark.run_lookup import check_run_id, named_run, resolve_run
+from benchmark.tracking import tag_leakage
 
 SETUPS = ("interpolation", "extrapolation")
 #: The param naming the Attrackt run that was fine-tuned (``attrackt_run`` is the entry-point parameter).
@@ -204,6 +206,8 @@ def fit_from_annotations(
     name = "finetune" if pretrained else "scratch"
     device = pick_device(config.device)
     sequences = annotated_sequences(dataset, setup)
+    if setup == "extrapolation" and annotation_file is None:  # GT of train+val, scored on test
+        tag_leakage(check_train_eval_overlap(dataset, [s.name for s in sequences], name, config.data.allow_train_eval_overlap))
     user = None if annotation_file is None else read_annotations(annotation_file, {s.name: s for s in sequences})
     run, base = pretrained_attrackt(dataset, config, attrackt_run, device, seed, any_data=user is not None)
     embeddings, source = movie_embeddings(dataset, config, autoencoder_run_of(run))

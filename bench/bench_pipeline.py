@@ -589,9 +589,12 @@ def print_projection(projection: dict[str, Any], threads: int, cores: int) -> No
 PLACEHOLDER = re.compile(r"^\{(\w+)\}$")
 
 
-def entry_point_commands(profile: str, workdir: Path) -> list[tuple[str, list[str]]]:
-    """(name, CLI arguments) of every entry point, in dependency order (see PLACEHOLDER)."""
-    common = ["--dataset", PRESET, "--profile", profile, "--overrides", f"data.data_dir={workdir / 'data'} data.synth={{}}"]
+def entry_point_commands(profile: str, workdir: Path, overrides: str = "") -> list[tuple[str, list[str]]]:
+    """(name, CLI arguments) of every entry point, in dependency order (see PLACEHOLDER); ``overrides``
+    are added to those that keep the full-size data."""
+    common = [
+        "--dataset", PRESET, "--profile", profile, "--overrides", f"data.data_dir={workdir / 'data'} data.synth={{}} {overrides}".strip(),
+    ]
     return [
         ("prepare", ["prepare", *common]),
         ("position", ["position", *common]),
@@ -603,8 +606,9 @@ def entry_point_commands(profile: str, workdir: Path) -> list[tuple[str, list[st
         ("finetune k=all", ["finetune", *common, "--k", "all"]),
         ("scratch k=100", ["scratch", *common, "--k", "100"]),
         ("tune", ["tune", *common, "--method", "attrackt"]),
-        ("track", ["track", "--movie", "{movie}", "--model", "{attrackt}", "--profile", profile]),
-        ("suggest", ["suggest", "--run", "{track}", "--k", "20", "--output", str(workdir / "suggestions"), "--profile", profile]),
+        ("track", ["track", "--movie", "{movie}", "--model", "{attrackt}", "--profile", profile, "--overrides", overrides]),
+        ("suggest", ["suggest", "--run", "{track}", "--k", "20", "--output", str(workdir / "suggestions"), "--profile", profile,
+                     "--overrides", overrides]),
     ]
 
 
@@ -616,20 +620,27 @@ def run_entry_points(args: argparse.Namespace) -> list[dict]:
     workdir.mkdir(parents=True, exist_ok=True)
     filled: dict[str, str] = {}
     rows = []
-    for name, arguments in entry_point_commands(args.entry_points, workdir):
+    for name, arguments in entry_point_commands(args.entry_points, workdir, args.overrides):
         if name == "track":
             filled["movie"] = str(next((workdir / "data").glob(f"{PRESET}-*/dataset.yaml")).parent)
+        missing = [m[1] for a in arguments if (m := PLACEHOLDER.match(a)) and m[1] not in filled]
+        if missing:
+            rows.append({"entry_point": name, "returncode": None, "skipped": f"no {', '.join(missing)} run"})
+            print(f"{name:<15} skipped: no {', '.join(missing)} run", flush=True)
+            continue
         arguments = [filled[m[1]] if (m := PLACEHOLDER.match(a)) else a for a in arguments]
         child = run_child([sys.executable, "-m", "benchmark.cli", *arguments], env, timeout=args.timeout)
         found = re.findall(r"^MLflow run: ([0-9a-f]{32})$", child["output"], flags=re.MULTILINE)
-        if found and name in ("attrackt", "track"):
+        if found and child["returncode"] == 0 and name in ("attrackt", "track"):
             filled[name] = found[-1]
-        row = {"entry_point": name, "returncode": child["returncode"], "wall_s": child["wall_s"], "peak_rss_gib": child["peak_rss_gib"]}
+        row = {key: child[key] for key in ("returncode", "wall_s", "cpu_s", "peak_rss_gib")}
+        row = {"entry_point": name, **row, "load_after": os.getloadavg()[0]}
         if child["returncode"] != 0:
             row["output_tail"] = child["output"][-2000:]
         rows.append(row)
         status = "ok" if child["returncode"] == 0 else f"FAILED (exit {child['returncode']})"
-        print(f"{name:<15} {status:<18} {child['wall_s']:8.1f} s  peak RSS {child['peak_rss_gib']:.2f} GiB", flush=True)
+        print(f"{name:<15} {status:<18} {child['wall_s']:8.1f} s wall {child['cpu_s']:8.1f} s CPU  "
+              f"peak RSS {child['peak_rss_gib']:.2f} GiB", flush=True)
     return rows
 
 
@@ -655,6 +666,8 @@ def main() -> int:
     parser.add_argument("--resume", action="store_true", help="reuse the stages a previous run in --workdir finished")
     parser.add_argument("--entry-points", choices=("smoke", "quick", "paper"), help="run every entry point instead")
     parser.add_argument("--timeout", type=float, default=3600, help="s per entry point (--entry-points)")
+    parser.add_argument("--overrides", default="", help='profile overrides of every entry point (--entry-points), '
+                        'e.g. "tune.time_limit_s=60"')
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     parser.add_argument("--stage", choices=STAGES, help=argparse.SUPPRESS)  # a child process: one stage
     args = parser.parse_args()
@@ -666,7 +679,8 @@ def main() -> int:
     about = {"date": datetime.date.today().isoformat(), "machine": machine(), "threads": args.threads, "preset": PRESET}
     if args.entry_points:
         rows = run_entry_points(args)
-        save(args, f"pipeline-entry-points-{args.entry_points}", {**about, "profile": args.entry_points, "entry_points": rows})
+        payload = {**about, "profile": args.entry_points, "overrides": args.overrides, "entry_points": rows}
+        save(args, f"pipeline-entry-points-{args.entry_points}", payload)
         return 0 if all(row["returncode"] == 0 for row in rows) else 1
     print(f"{about['machine']}, {args.threads} torch thread(s), profile {args.profile}", flush=True)
     results = run_stages(args)

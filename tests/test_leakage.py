@@ -45,3 +45,12 @@ def test_a_point_csv_has_no_split_to_train_with_gt_on(tmp_path):
         check_train_eval_overlap(dataset, dataset.split.train, "supervised", allow=False)
     assert check_train_eval_overlap(dataset, dataset.split.train, "supervised", allow=True) == dataset.split.test
     assert check_train_eval_overlap(dataset, (), "supervised", allow=False) == ()
+
+
+def test_extrapolation_on_a_folder_without_split_is_refused(tracking, real_data):
+    """Fine-tuning in the extrapolation setup trains on the GT of train+val and is scored on test: on a
+    folder without dataset.yaml those are the same sequences, refused before any model is loaded."""
+    from attrackt.finetune import run_finetune
+
+    with pytest.raises(ConfigError, match=r"finetune would train with the ground truth of sequence\(s\) 01"):
+        run_finetune(str(real_data), "smoke", k="10", setup="extrapolation", overrides=tracking)
