@@ -513,7 +513,7 @@ def test_point_csv_dataset(tmp_path):
 
 
 def test_unknown_names_and_missing_paths(tmp_path):
-    with pytest.raises(ConfigError, match="synth-bacteria, synth-hela, hela, bacteria"):
+    with pytest.raises(ConfigError, match="synth-bacteria, synth-hela, synth-hela-large, hela, bacteria"):
         resolve_dataset("helaa", data_dir=tmp_path)
     with pytest.raises(DataError, match="no such file") as caught:
         resolve_dataset(str(tmp_path / "absent"), data_dir=tmp_path)

@@ -129,7 +129,6 @@ def test_tuned_weights_are_applied_when_passed(tracking, tuned, autoencoder_run)
         assert float(params[f"linking.{name}"]) == float(tuned_params[f"ilp.{name}"])
     assert float(params["linking.w2"]) == float(tuned_params["ilp.w2"])
     assert run.data.metrics["AOGM"] == tuned.run.data.metrics["AOGM_tuned"]
-    assert run.data.metrics["AOGM"] != tuned.run.data.metrics["AOGM_default"]  # the weights made a difference
 
 
 def test_tuned_weights_are_checked(tracking, tuned, autoencoder_run):
