@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import sys
 import time
@@ -57,6 +56,9 @@ from benchmark.linking import (  # noqa: E402
     solve_decomposed,
 )
 from benchmark.linking.ilp import is_integral  # noqa: E402
+from benchmark.results import write_results  # noqa: E402
+from benchmark.runtime import machine as runtime_machine  # noqa: E402
+from benchmark.runtime import package_versions  # noqa: E402
 
 #: Synthetic presets sized like the paper's data (SPEC section 2 sizes in the comments).
 PRESETS: dict[str, dict] = {
@@ -304,17 +306,18 @@ def describe(instance: Instance) -> dict:
 
 
 def machine() -> dict:
-    """Where and with what the benchmark ran."""
-    lines = Path("/proc/cpuinfo").read_text().splitlines()
-    cpu = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), platform.processor())
-    return {
-        "date": time.strftime("%Y-%m-%d"),
-        "cores": len(os.sched_getaffinity(0)),
-        "cpu": cpu,
-        "node": platform.node(),
-        "python": platform.python_version(),
-        **{package: version(package) for package in ("highspy", "numpy", "scipy")},
-    }
+    """Where the benchmark ran (``benchmark.runtime.machine``) and the cores this process may use."""
+    return {**runtime_machine(), "cores_available": str(len(os.sched_getaffinity(0)))}
+
+
+def versions() -> dict:
+    """Python's and the suite's package versions, and scipy's (which builds the sparse model)."""
+    return {**package_versions(), "scipy": version("scipy")}
+
+
+def _plain(value):
+    """A JSON value of a row: numpy scalars as Python numbers."""
+    return value.item() if hasattr(value, "item") else float(value)
 
 
 def main() -> None:
@@ -331,15 +334,18 @@ def main() -> None:
     args = parser.parse_args()
 
     began = time.perf_counter()
-    results: dict = {"machine": machine(), "load_average_start": os.getloadavg()}
+    date = time.strftime("%Y-%m-%d")
+    load_average_start = os.getloadavg()
+    rows = []
     for name in args.instances:
         print(f"== {name}", flush=True)
         instance = build_instance(name, args.seed)
-        row = {**describe(instance), **bench_highs(instance, args.repeats, args.workers)}
+        row = {"instance": name, **describe(instance), **bench_highs(instance, args.repeats, args.workers)}
         row["ilp_over_lp"] = row["ilp_s"] / row["lp_s"]
         row["ilp_parallel_over_lp"] = row["ilp_parallel_s"] / row["lp_s"]
         if not args.skip_bnb:
             row.update(bench_whole_bnb(instance, args.bnb_time_limit))
+            row["bnb_time_limit_s"] = args.bnb_time_limit
             row["bnb_whole_over_lp"] = row["bnb_whole_s"] / row["lp_s"]
             row["objective_difference_vs_bnb"] = row["ilp_objective"] - row["bnb_whole_objective"]
         if name in MOTILE_PRESETS and not args.skip_motile:
@@ -355,15 +361,23 @@ def main() -> None:
                     row["speedup_solve_direct_mip"] = row["motile_solve_s"] / row["bnb_whole_s"]
                 row["speedup_total"] = (row["motile_build_s"] + row["motile_solve_s"]) / ours
                 row["speedup_is_lower_bound"] = row["motile_status"] != "OPTIMAL"  # SCIP stopped early
-        results[name] = row
+        rows.append(json.loads(json.dumps(row, default=_plain)))  # flat, plain values
         print(_table(row), flush=True)
-    results["load_average_end"] = os.getloadavg()
-    results["total_s"] = time.perf_counter() - began
+    total_s = time.perf_counter() - began
 
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"ilp-{results['machine']['date']}.json"
-    path.write_text(json.dumps(results, indent=2, default=float))
-    print(f"results written to {path} (total {results['total_s']:.0f} s)")
+    # the results-file format of benchmark.results (date, machine, versions, rows: one per instance)
+    path = write_results(
+        args.out / f"ilp-{date}.json",
+        rows,
+        source=" ".join(["bench/bench_ilp.py", *sys.argv[1:]]),
+        date=date,
+        machine=machine(),
+        versions=versions(),
+        load_average_start=list(load_average_start),
+        load_average_end=list(os.getloadavg()),
+        total_s=total_s,
+    )
+    print(f"results written to {path} (total {total_s:.0f} s)")
 
 
 def _table(row: dict) -> str:

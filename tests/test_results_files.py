@@ -141,3 +141,34 @@ def test_a_malformed_results_file_names_the_field(tmp_path, change, named):
         return
     with pytest.raises(DataError, match=named):
         read_results(path)
+
+
+def test_the_benchmark_blocks_render_from_their_results_files(tmp_path):
+    """``ilp``: one row per instance (a B&B that hit its limit as a lower bound); ``backbone``: one row
+    per profile and measure; of two files with the same date the last by name is used."""
+    ilp_row = {"instance": "hela", "nodes": 25207, "frame_pairs": 91, "fractional_frame_pairs": 0,
+               "ilp_over_lp": 0.2027, "bnb_whole_over_lp": 3.30, "bnb_whole_status": "optimal",
+               "objective_difference_vs_bnb": 0.0}
+    stopped = {**ilp_row, "instance": "bacteria-w2neg", "nodes": 6063, "fractional_frame_pairs": 19,
+               "ilp_over_lp": 0.4958, "bnb_whole_over_lp": 72.92, "bnb_whole_status": "time_limit",
+               "objective_difference_vs_bnb": -5.194}
+    write_results(tmp_path / "bench/results/ilp-2026-12-03.json", [ilp_row, stopped], source="test", date="2026-12-03")
+    backbone = {"device": "CPU (Test)", "threads": 1, "profile": "quick", "note": "median of 6", "measure": "training",
+                "batch": "synth-hela", "windows": 8, "ours_s": 1.0, "trackastra_s": 1.5, "ratio": 1.5}
+    inference = {**backbone, "measure": "inference", "batch": None, "tta": True, "frames": 60, "windows": 1,
+                 "ours_s": 2.0, "trackastra_s": 2.2, "ratio": 1.1}
+    for name, ratio in (("backbone-2026-12-03-a.json", 9.0), ("backbone-2026-12-03-b.json", 1.5)):
+        write_results(tmp_path / "bench/results" / name, [{**backbone, "ratio": ratio}, inference], source="test",
+                      date="2026-12-03")
+    readme = ("<!-- BEGIN generated: ilp -->\n<!-- END generated: ilp -->\n\n"
+              "<!-- BEGIN generated: backbone -->\n<!-- END generated: backbone -->\n")
+
+    text = render(readme, tmp_path, tmp_path / "README.md")
+    assert "| HeLa-size synthetic | 25,207 | 0 of 91 | 0.20 | 3.30 |" in text
+    assert "| Bacteria-size, w2 = −1 | 6,063 | 19 of 91 | 0.50 | > 73 (time limit; its best solution 5.19 worse) |" in text
+    assert "Source: [bench/results/ilp-2026-12-03.json](bench/results/ilp-2026-12-03.json), measured 2026-12-03" in text
+    assert "| quick | training step, synth-hela batch (8 windows) | 1.00 | 1.50 | 1.50× |" in text
+    assert "| quick | inference with TTA, 60 frames (1 window) | 2.00 | 2.20 | 1.10× |" in text
+    assert "backbone-2026-12-03-b.json" in text and "-a.json" not in text and "9.00×" not in text
+    assert "CPU (Test), 1 thread; quick: median of 6." in text and "seed" not in text
+    assert render(text, tmp_path, tmp_path / "README.md") == text
