@@ -23,7 +23,7 @@ TINY = {
     "synth-hela": {"n_sequences": 2, "n_val": 0, "n_test": 1, "n_frames": 12, "height": 128, "width": 128,
                    "n_cells": 6, "cycle_frames": 8.0},
     "synth-hela-large": {"n_sequences": 2, "n_val": 0, "n_test": 1, "n_frames": 12, "height": 128, "width": 128,
-                         "n_cells": 6, "cycle_frames": 8.0},  # the HeLa simulator; full size in tests/test_scale.py
+                         "n_cells": 6, "cycle_frames": 8.0},  # the HeLa simulator; full size: benchmark/grids/scale.yaml
 }
 
 
